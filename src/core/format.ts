@@ -1,0 +1,102 @@
+/** Pure formatting for the panel: compact counts, sizes and relative times. */
+
+const COUNT_SUFFIXES = ['', 'k', 'M', 'B', 'T', 'Q'];
+
+/**
+ * Formats a count compactly: 999 → "999", 72673 → "72.7k", 12916987208 → "12.9B".
+ * One decimal below 100 of a unit, none above; a value that rounds to 1000 moves up a unit.
+ */
+export function formatCount(value: number): string {
+  if (!Number.isFinite(value) || value < 0) {
+    return '—';
+  }
+  if (value < 1000) {
+    return String(Math.round(value));
+  }
+  let unit = Math.min(Math.floor(Math.log10(value) / 3), COUNT_SUFFIXES.length - 1);
+  let scaled = value / 1000 ** unit;
+  let rounded = roundForDisplay(scaled);
+  if (rounded >= 1000 && unit < COUNT_SUFFIXES.length - 1) {
+    unit += 1;
+    scaled = value / 1000 ** unit;
+    rounded = roundForDisplay(scaled);
+  }
+  return `${stripTrailingZero(rounded)}${COUNT_SUFFIXES[unit]}`;
+}
+
+function roundForDisplay(scaled: number): number {
+  return scaled < 100 ? Math.round(scaled * 10) / 10 : Math.round(scaled);
+}
+
+function stripTrailingZero(value: number): string {
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+}
+
+/** Formats an exact count with thousands separators, for the hover title. */
+export function formatExactCount(value: number): string {
+  if (!Number.isFinite(value) || value < 0) {
+    return 'unknown';
+  }
+  return Math.round(value).toLocaleString('en-US');
+}
+
+const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
+
+/** Formats a size in decimal units, as Docker Hub shows image sizes: 932075519 → "932.1 MB". */
+export function formatBytes(value: number): string {
+  if (!Number.isFinite(value) || value < 0) {
+    return '—';
+  }
+  let unit = 0;
+  let scaled = value;
+  while (scaled >= 1000 && unit < BYTE_UNITS.length - 1) {
+    scaled /= 1000;
+    unit += 1;
+  }
+  const digits = unit === 0 || scaled >= 100 ? 0 : 1;
+  return `${scaled.toFixed(digits)} ${BYTE_UNITS[unit]}`;
+}
+
+/**
+ * Parses the timestamps Docker Hub and Bitbucket send, with 0 to 9 fractional
+ * digits. Returns epoch milliseconds, or undefined for a missing or invalid value.
+ */
+export function parseTimestamp(value: string | null | undefined): number | undefined {
+  if (typeof value !== 'string' || value.length > 64) {
+    return undefined;
+  }
+  const normalized = value.replace(/(\.\d{3})\d+/, '$1');
+  const parsed = Date.parse(normalized);
+  return Number.isNaN(parsed) ? undefined : parsed;
+}
+
+const RELATIVE_STEPS: Array<[limitSeconds: number, unitSeconds: number, unit: string]> = [
+  [60, 1, 'second'],
+  [3600, 60, 'minute'],
+  [86400, 3600, 'hour'],
+  [86400 * 30, 86400, 'day'],
+  [86400 * 365, 86400 * 30, 'month'],
+  [Infinity, 86400 * 365, 'year'],
+];
+
+/** Formats a time relative to `now`: "just now", "5 minutes ago", "in 2 hours". */
+export function formatRelativeTime(epochMs: number, now: number): string {
+  const deltaSeconds = Math.round((now - epochMs) / 1000);
+  const magnitude = Math.abs(deltaSeconds);
+  if (magnitude < 10) {
+    return 'just now';
+  }
+  for (const [limit, unitSeconds, unit] of RELATIVE_STEPS) {
+    if (magnitude < limit) {
+      const amount = Math.max(1, Math.floor(magnitude / unitSeconds));
+      const label = `${amount} ${unit}${amount === 1 ? '' : 's'}`;
+      return deltaSeconds >= 0 ? `${label} ago` : `in ${label}`;
+    }
+  }
+  return 'unknown';
+}
+
+/** Formats an exact time in UTC for the hover title. */
+export function formatExactTime(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+}

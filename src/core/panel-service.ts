@@ -1,0 +1,280 @@
+/**
+ * Gathers everything the panel shows for one repository: the config file from
+ * Bitbucket, then the image from Docker Hub and the main branch's build statuses.
+ * Independent of the host framework: it takes credentials and a repository and
+ * returns plain data.
+ */
+import { BitbucketClient, BitbucketCommitStatus, BitbucketCredentials, RepositoryPath } from './bitbucket';
+import { Cached, CachePolicy, UpstreamCache } from './cache';
+import { CONFIG_FILE_NAME, ConfigFileResult, ConfigNote, parseConfigFile } from './config-file';
+import { DockerHubClient, HubBuild, HubRepository, HubTagPage } from './docker-hub';
+import { isUpstreamError, UpstreamError } from './errors';
+import { ImageRef, InvalidImageReference, parseImageReference } from './image-ref';
+
+const SECOND_MS = 1000;
+const MINUTE_MS = 60 * SECOND_MS;
+const HOUR_MS = 60 * MINUTE_MS;
+const DAY_MS = 24 * HOUR_MS;
+
+/** Cache lifetimes per upstream endpoint. */
+export const CACHE_POLICIES = {
+  mainBranch: { freshMs: 10 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
+  configFile: { freshMs: MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
+  branchHead: { freshMs: 30 * SECOND_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
+  commitStatuses: { freshMs: 30 * SECOND_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
+  hubRepository: { freshMs: 5 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
+  hubTags: { freshMs: 5 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
+  // Most repositories answer 404 here since Docker Hub retired classic autobuilds.
+  hubBuild: { freshMs: 15 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: HOUR_MS },
+} satisfies Record<string, CachePolicy>;
+
+export type Section<T> =
+  | { state: 'ok'; value: T; storedAt: number; stale: boolean; staleReason?: UpstreamError }
+  | { state: 'error'; error: UpstreamError };
+
+/** What was found in the config file, kept in the cache instead of the file's bytes. */
+type ConfigLookup = ConfigFileResult | { kind: 'missing' } | { kind: 'redirected' } | { kind: 'too-large' };
+
+export type PanelData =
+  | { state: 'disabled'; repository: RepositoryPath; reason: 'no-file' | 'empty-repository' }
+  | { state: 'bitbucket-error'; repository: RepositoryPath; error: UpstreamError }
+  | { state: 'config-error'; repository: RepositoryPath; problem: string; line?: number }
+  | {
+      state: 'ready';
+      repository: RepositoryPath;
+      image: ImageRef;
+      imageSource: 'file' | 'default';
+      notes: ConfigNote[];
+      hubRepository: Section<HubRepository>;
+      tags: Section<HubTagPage>;
+      hubBuild: Section<HubBuild | undefined>;
+      commitStatuses: Section<BitbucketCommitStatus[]>;
+      branch: string;
+    };
+
+export interface PanelServiceOptions {
+  bitbucket: BitbucketClient;
+  dockerHub: DockerHubClient;
+  cache: UpstreamCache;
+  upstreamTimeoutMs: number;
+  maxConfigFileBytes: number;
+}
+
+export interface PanelRequest {
+  credentials: BitbucketCredentials;
+  repository: RepositoryPath;
+  /** Epoch milliseconds by which the panel must be answered. */
+  deadline: number;
+}
+
+export class PanelService {
+  constructor(private readonly options: PanelServiceOptions) {}
+
+  async load(request: PanelRequest): Promise<PanelData> {
+    const { repository } = request;
+    const keys = new CacheKeys(request.credentials.clientKey, repository);
+    const bitbucket = new BitbucketCalls(this.options, request, keys);
+
+    let branch: string | null;
+    try {
+      branch = (await bitbucket.mainBranch()).value;
+    } catch (error) {
+      return { state: 'bitbucket-error', repository, error: asUpstreamError(error) };
+    }
+    if (branch === null) {
+      return { state: 'disabled', repository, reason: 'empty-repository' };
+    }
+
+    // A branch name with "/" cannot be told apart from the file path in a src URL,
+    // so the file is read at the head commit instead.
+    const head = bitbucket.branchHead(branch);
+    const configLookup = branch.includes('/')
+      ? head.then((cached) => bitbucket.configFile(cached.value))
+      : bitbucket.configFile(branch);
+    head.catch(() => undefined);
+
+    let lookup: ConfigLookup;
+    try {
+      lookup = (await configLookup).value;
+    } catch (error) {
+      return { state: 'bitbucket-error', repository, error: asUpstreamError(error) };
+    }
+    const resolved = this.resolveImage(lookup, repository);
+    if (resolved.state !== 'resolved') {
+      return resolved.data;
+    }
+
+    const image = resolved.image;
+    const hub = new DockerHubCalls(this.options, request, image, keys.hub(image));
+    const [hubRepository, tags, hubBuild, commitStatuses] = await Promise.all([
+      settle(hub.repository()),
+      settle(hub.tags()),
+      settle(hub.latestBuild()),
+      settle(head.then((cached) => bitbucket.commitStatuses(cached.value))),
+    ]);
+    return {
+      state: 'ready',
+      repository,
+      image,
+      imageSource: resolved.source,
+      notes: resolved.notes,
+      hubRepository,
+      tags,
+      hubBuild,
+      commitStatuses,
+      branch,
+    };
+  }
+
+  private resolveImage(
+    lookup: ConfigLookup,
+    repository: RepositoryPath,
+  ):
+    | { state: 'resolved'; image: ImageRef; source: 'file' | 'default'; notes: ConfigNote[] }
+    | { state: 'stop'; data: PanelData } {
+    const stop = (data: PanelData) => ({ state: 'stop' as const, data });
+    switch (lookup.kind) {
+      case 'missing':
+        return stop({ state: 'disabled', repository, reason: 'no-file' });
+      case 'redirected':
+        return stop({
+          state: 'config-error',
+          repository,
+          problem: 'Bitbucket redirected the file, which happens when it is kept in Git LFS; commit it as a regular file',
+        });
+      case 'too-large':
+        return stop({
+          state: 'config-error',
+          repository,
+          problem: `the file is larger than ${Math.floor(this.options.maxConfigFileBytes / 1024)} KiB`,
+        });
+      case 'invalid':
+        return stop({ state: 'config-error', repository, problem: lookup.problem, line: lookup.line });
+      case 'valid':
+        break;
+    }
+    if (lookup.image) {
+      return { state: 'resolved', image: lookup.image, source: 'file', notes: lookup.notes };
+    }
+    const defaultName = `${repository.workspace}/${repository.slug}`.toLowerCase();
+    try {
+      return { state: 'resolved', image: parseImageReference(defaultName), source: 'default', notes: lookup.notes };
+    } catch (error) {
+      if (!(error instanceof InvalidImageReference)) throw error;
+      return stop({
+        state: 'config-error',
+        repository,
+        problem: `the default image name ${defaultName} is not valid on Docker Hub; set "repository: namespace/name" in the file`,
+      });
+    }
+  }
+}
+
+class CacheKeys {
+  private readonly prefix: string;
+
+  constructor(clientKey: string, repository: RepositoryPath) {
+    const repositoryKey = `${repository.workspace}/${repository.slug}`.toLowerCase();
+    this.prefix = `${tenantCachePrefix(clientKey)}bb:${repositoryKey}:`;
+  }
+
+  bitbucket(name: string): string {
+    return `${this.prefix}${name}`;
+  }
+
+  hub(image: ImageRef): (name: string) => string {
+    return (name) => `${this.prefix}hub:${image.namespace}/${image.name}:${name}`;
+  }
+}
+
+/** Every cache key of a tenant starts with this; the clientKey is encoded so that no prefix of one tenant matches another. */
+export function tenantCachePrefix(clientKey: string): string {
+  return `t:${encodeURIComponent(clientKey)}:`;
+}
+
+class BitbucketCalls {
+  constructor(
+    private readonly options: PanelServiceOptions,
+    private readonly request: PanelRequest,
+    private readonly keys: CacheKeys,
+  ) {}
+
+  mainBranch(): Promise<Cached<string | null>> {
+    return this.cached('main-branch', CACHE_POLICIES.mainBranch, (deadline) =>
+      this.options.bitbucket.getMainBranch(this.request.credentials, this.request.repository, deadline),
+    );
+  }
+
+  branchHead(branch: string): Promise<Cached<string>> {
+    return this.cached(`head:${branch}`, CACHE_POLICIES.branchHead, (deadline) =>
+      this.options.bitbucket.getBranchHead(this.request.credentials, this.request.repository, branch, deadline),
+    );
+  }
+
+  configFile(revision: string): Promise<Cached<ConfigLookup>> {
+    return this.cached(`config:${revision}`, CACHE_POLICIES.configFile, async (deadline) => {
+      const { credentials, repository } = this.request;
+      const file = await this.options.bitbucket.readFile(credentials, repository, revision, CONFIG_FILE_NAME, deadline);
+      if (file.kind !== 'found') return file;
+      if (file.tooLarge) return { kind: 'too-large' };
+      return parseConfigFile(file.bytes);
+    });
+  }
+
+  commitStatuses(hash: string): Promise<Cached<BitbucketCommitStatus[]>> {
+    return this.cached(`statuses:${hash}`, CACHE_POLICIES.commitStatuses, (deadline) =>
+      this.options.bitbucket.getCommitStatuses(this.request.credentials, this.request.repository, hash, deadline),
+    );
+  }
+
+  private cached<T>(name: string, policy: CachePolicy, call: (deadline: number) => Promise<T>) {
+    return this.options.cache.load(this.keys.bitbucket(name), 'bitbucket', policy, this.request.deadline, () =>
+      call(Date.now() + this.options.upstreamTimeoutMs),
+    );
+  }
+}
+
+class DockerHubCalls {
+  constructor(
+    private readonly options: PanelServiceOptions,
+    private readonly request: PanelRequest,
+    private readonly image: ImageRef,
+    private readonly key: (name: string) => string,
+  ) {}
+
+  repository() {
+    return this.cached('repository', CACHE_POLICIES.hubRepository, (image, deadline) =>
+      this.options.dockerHub.getRepository(image, deadline),
+    );
+  }
+
+  tags() {
+    return this.cached('tags', CACHE_POLICIES.hubTags, (image, deadline) => this.options.dockerHub.listTags(image, deadline));
+  }
+
+  latestBuild() {
+    return this.cached('build', CACHE_POLICIES.hubBuild, (image, deadline) =>
+      this.options.dockerHub.getLatestBuild(image, deadline),
+    );
+  }
+
+  private cached<T>(name: string, policy: CachePolicy, call: (image: ImageRef, deadline: number) => Promise<T>) {
+    return this.options.cache.load(this.key(name), 'docker-hub', policy, this.request.deadline, () =>
+      call(this.image, Date.now() + this.options.upstreamTimeoutMs),
+    );
+  }
+}
+
+async function settle<T>(promise: Promise<Cached<T>>): Promise<Section<T>> {
+  try {
+    const cached = await promise;
+    return { state: 'ok', value: cached.value, storedAt: cached.storedAt, stale: cached.stale, staleReason: cached.error };
+  } catch (error) {
+    return { state: 'error', error: asUpstreamError(error) };
+  }
+}
+
+function asUpstreamError(error: unknown): UpstreamError {
+  if (isUpstreamError(error)) return error;
+  throw error;
+}

@@ -1,0 +1,313 @@
+/**
+ * Turns PanelData into the strings the panel template shows. Pure: the clock is a
+ * parameter, so tests can pin every output.
+ */
+import { BitbucketCommitStatus } from './bitbucket';
+import { CONFIG_FILE_NAME } from './config-file';
+import { HubBuild, hubBuildState, HubRepository, HubTagPage } from './docker-hub';
+import { UpstreamError } from './errors';
+import { formatBytes, formatCount, formatExactCount, formatExactTime, formatRelativeTime, parseTimestamp } from './format';
+import { dockerHubPagePath, formatImageRef, isOfficialImage } from './image-ref';
+import { PanelData, Section } from './panel-service';
+
+export type BuildState = 'passing' | 'failing' | 'cancelled' | 'in-progress' | 'stopped' | 'unknown';
+
+const BUILD_STATE_LABELS: Record<BuildState, string> = {
+  passing: 'Passed',
+  failing: 'Failed',
+  cancelled: 'Cancelled',
+  'in-progress': 'In progress',
+  stopped: 'Stopped',
+  unknown: 'Unknown',
+};
+
+export interface TimeView {
+  relative: string;
+  exact: string;
+}
+
+export interface CountView {
+  compact: string;
+  exact: string;
+}
+
+export interface BuildView {
+  state: BuildState;
+  label: string;
+  name: string;
+  url?: string;
+  time?: TimeView;
+}
+
+export interface NoticeView {
+  level: 'info' | 'warning' | 'error';
+  text: string;
+}
+
+export interface PanelView {
+  state: PanelData['state'];
+  repositoryName: string;
+  /** Shown alone when the panel has nothing else to show. */
+  notice?: NoticeView;
+  configLine?: number;
+  image?: {
+    reference: string;
+    url: string;
+    official: boolean;
+    source: 'file' | 'default';
+  };
+  notes: NoticeView[];
+  summary?: {
+    description?: string;
+    stars: CountView | null;
+    pulls: CountView | null;
+    lastPushed?: TimeView;
+    isPrivate: boolean | null;
+    automated: boolean | null;
+  };
+  summaryNotice?: NoticeView;
+  tags?: Array<{ name: string; pushed?: TimeView; size?: string; architectures: string }>;
+  tagsNotice?: NoticeView;
+  hubBuild?: BuildView;
+  hubBuildNotice?: NoticeView;
+  commitBuilds?: BuildView[];
+  commitBuildsNotice?: NoticeView;
+  branch?: string;
+}
+
+export interface PanelViewOptions {
+  now: number;
+  dockerHubWebUrl: string;
+}
+
+export function buildPanelView(data: PanelData, options: PanelViewOptions): PanelView {
+  const repositoryName = `${data.repository.workspace}/${data.repository.slug}`;
+  const base = { state: data.state, repositoryName, notes: [] };
+  switch (data.state) {
+    case 'disabled':
+      return {
+        ...base,
+        notice: {
+          level: 'info',
+          text:
+            data.reason === 'empty-repository'
+              ? `This repository has no commits yet. Commit ${CONFIG_FILE_NAME} at its root to show its Docker Hub image here.`
+              : `Docker Hub is off for this repository. To turn it on, commit ${CONFIG_FILE_NAME} at the root of the main branch.`,
+        },
+      };
+    case 'bitbucket-error':
+      return { ...base, notice: { level: 'error', text: bitbucketErrorText(data.error, options.now) } };
+    case 'config-error':
+      return {
+        ...base,
+        configLine: data.line,
+        notice: {
+          level: 'error',
+          text: `${CONFIG_FILE_NAME}${data.line ? ` line ${data.line}` : ''}: ${data.problem}`,
+        },
+      };
+    case 'ready':
+      return readyView(data, base, options);
+  }
+}
+
+function readyView(
+  data: Extract<PanelData, { state: 'ready' }>,
+  base: Pick<PanelView, 'state' | 'repositoryName' | 'notes'>,
+  options: PanelViewOptions,
+): PanelView {
+  const { now } = options;
+  const reference = formatImageRef(data.image);
+  const view: PanelView = {
+    ...base,
+    image: {
+      reference,
+      url: `${options.dockerHubWebUrl.replace(/\/+$/, '')}${dockerHubPagePath(data.image)}`,
+      official: isOfficialImage(data.image),
+      source: data.imageSource,
+    },
+    notes: data.notes.map((note) => ({
+      level: 'warning' as const,
+      text: `${CONFIG_FILE_NAME}${note.line ? ` line ${note.line}` : ''}: ${note.message}`,
+    })),
+    branch: data.branch,
+  };
+
+  const repository = data.hubRepository;
+  if (repository.state === 'ok') {
+    view.summary = summaryView(repository.value, now);
+    view.summaryNotice = staleNotice(repository, now);
+  } else {
+    view.summaryNotice = { level: 'error', text: hubErrorText(repository.error, reference, data.imageSource, now) };
+  }
+
+  if (data.tags.state === 'ok') {
+    view.tags = tagsView(data.tags.value, now);
+    view.tagsNotice = staleNotice(data.tags, now) ?? (view.tags.length === 0 ? info('No tags pushed yet.') : undefined);
+  } else if (repository.state === 'ok' || data.tags.error.kind !== repository.error.kind) {
+    view.tagsNotice = { level: 'error', text: `Tags: ${hubErrorText(data.tags.error, reference, data.imageSource, now)}` };
+  }
+
+  Object.assign(view, hubBuildView(data.hubBuild, now));
+  Object.assign(view, commitBuildsView(data.commitStatuses, data.branch, now));
+  return view;
+}
+
+function summaryView(repository: HubRepository, now: number): PanelView['summary'] {
+  return {
+    description: repository.description?.trim() || undefined,
+    stars: countView(repository.star_count),
+    pulls: countView(repository.pull_count),
+    lastPushed: timeView(repository.last_updated, now),
+    isPrivate: repository.is_private,
+    automated: repository.is_automated,
+  };
+}
+
+function tagsView(page: HubTagPage, now: number): NonNullable<PanelView['tags']> {
+  return page.tags.map((tag) => {
+    const architectures = new Set<string>();
+    for (const image of tag.images) {
+      if (image.architecture && image.architecture !== 'unknown') {
+        architectures.add(image.variant ? `${image.architecture}/${image.variant}` : image.architecture);
+      }
+    }
+    return {
+      name: tag.name,
+      pushed: timeView(tag.tag_last_pushed ?? tag.last_updated, now),
+      size: tag.full_size === null ? undefined : formatBytes(tag.full_size),
+      architectures: [...architectures].sort().join(', '),
+    };
+  });
+}
+
+function hubBuildView(section: Section<HubBuild | undefined>, now: number): Partial<PanelView> {
+  if (section.state === 'error') {
+    if (section.error.kind === 'not-found') {
+      return { hubBuildNotice: info('Docker Hub does not publish build results for this image.') };
+    }
+    return { hubBuildNotice: { level: 'warning', text: `Docker Hub build results: ${shortReason(section.error, now)}` } };
+  }
+  if (section.value === undefined) {
+    return { hubBuildNotice: info('Docker Hub lists no automated builds for this image.') };
+  }
+  const build = section.value;
+  const state = hubBuildState(build.status);
+  return {
+    hubBuild: {
+      state,
+      label: BUILD_STATE_LABELS[state],
+      name: build.dockertag_name ? `Docker Hub automated build of ${build.dockertag_name}` : 'Docker Hub automated build',
+      time: timeView(build.last_updated ?? build.created_date, now),
+    },
+    hubBuildNotice: staleNotice(section, now),
+  };
+}
+
+function commitBuildsView(section: Section<BitbucketCommitStatus[]>, branch: string, now: number): Partial<PanelView> {
+  if (section.state === 'error') {
+    return { commitBuildsNotice: { level: 'warning', text: `Bitbucket build statuses: ${shortReason(section.error, now)}` } };
+  }
+  const builds = section.value.map((status) => {
+    const state = bitbucketBuildState(status.state);
+    return {
+      state,
+      label: BUILD_STATE_LABELS[state],
+      name: status.name?.trim() || status.key?.trim() || 'Build',
+      url: safeLink(status.url),
+      time: timeView(status.updated_on ?? status.created_on, now),
+    };
+  });
+  const notice = builds.length === 0 ? info(`No builds reported for the head commit of ${branch}.`) : staleNotice(section, now);
+  return { commitBuilds: builds, commitBuildsNotice: notice };
+}
+
+/** Maps Bitbucket's commit status states; anything else is unknown, never failed. */
+export function bitbucketBuildState(state: string): BuildState {
+  switch (state.toUpperCase()) {
+    case 'SUCCESSFUL':
+      return 'passing';
+    case 'FAILED':
+      return 'failing';
+    case 'INPROGRESS':
+      return 'in-progress';
+    case 'STOPPED':
+      return 'stopped';
+    default:
+      return 'unknown';
+  }
+}
+
+function countView(value: number | null): CountView | null {
+  return value === null ? null : { compact: formatCount(value), exact: formatExactCount(value) };
+}
+
+function timeView(value: string | null | undefined, now: number): TimeView | undefined {
+  const epochMs = parseTimestamp(value);
+  return epochMs === undefined ? undefined : { relative: formatRelativeTime(epochMs, now), exact: formatExactTime(epochMs) };
+}
+
+function staleNotice(section: Section<unknown>, now: number): NoticeView | undefined {
+  if (section.state !== 'ok' || !section.stale) {
+    return undefined;
+  }
+  const age = formatRelativeTime(section.storedAt, now);
+  const reason = section.staleReason ? `: ${shortReason(section.staleReason, now)}` : '';
+  return { level: 'warning', text: `Stale data from ${age}${reason}` };
+}
+
+function hubErrorText(error: UpstreamError, reference: string, source: 'file' | 'default', now: number): string {
+  if (error.kind === 'not-found') {
+    const hint =
+      source === 'default'
+        ? ` The name comes from the repository; set "repository: namespace/name" in ${CONFIG_FILE_NAME} to choose another.`
+        : '';
+    return `Docker Hub has no public image ${reference}. It does not exist, or it is private.${hint}`;
+  }
+  return shortReason(error, now);
+}
+
+function bitbucketErrorText(error: UpstreamError, now: number): string {
+  switch (error.kind) {
+    case 'not-found':
+      return 'Bitbucket did not find this repository, or the add-on has no access to it.';
+    case 'unauthorized':
+      return `Could not read ${CONFIG_FILE_NAME}: Bitbucket rejected the add-on's credentials. Reinstalling the add-on may help.`;
+    default:
+      return `Could not read ${CONFIG_FILE_NAME}: ${shortReason(error, now)}`;
+  }
+}
+
+function shortReason(error: UpstreamError, now: number): string {
+  const name = error.service === 'docker-hub' ? 'Docker Hub' : 'Bitbucket';
+  switch (error.kind) {
+    case 'rate-limited': {
+      const retryAt = error.retryAt ?? now;
+      return `${name} is rate-limiting requests; data will refresh ${formatRelativeTime(retryAt, now)} (${formatExactTime(retryAt)}).`;
+    }
+    case 'timeout':
+      return `${name} did not answer in time. Try again in a few minutes.`;
+    case 'unavailable':
+      return `${name} is unavailable right now. Try again in a few minutes.`;
+    case 'unauthorized':
+      return `${name} rejected the add-on's credentials.`;
+    case 'not-found':
+      return `${name} has no such resource.`;
+    case 'invalid-response':
+      return `${name} sent an unexpected response.`;
+  }
+}
+
+function safeLink(url: string | null | undefined): string | undefined {
+  if (!url) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' || parsed.protocol === 'http:' ? parsed.toString() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function info(text: string): NoticeView {
+  return { level: 'info', text };
+}
