@@ -1,0 +1,286 @@
+/**
+ * Builds the Express application: ACE for the descriptor and the tenant store,
+ * this add-on's own lifecycle and panel routes, static files, health checks and
+ * error handling. `createApp` does not listen; server.ts and the tests do.
+ */
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import ace from 'atlassian-connect-express';
+import express, { NextFunction, Request, Response, Router } from 'express';
+import nunjucks from 'nunjucks';
+import type { AppConfig } from '../config';
+import { BitbucketClient } from '../core/bitbucket';
+import { UpstreamCache } from '../core/cache';
+import { DockerHubClient } from '../core/docker-hub';
+import { isUpstreamError } from '../core/errors';
+import { PanelService, tenantCachePrefix } from '../core/panel-service';
+import type { Logger } from '../logger';
+import { findProjectRoot } from '../paths';
+import { SharedState } from '../infra/shared-state';
+import { HostAuthOptions } from './host-auth';
+import { asyncHandler, installedHandler, uninstalledHandler } from './lifecycle';
+import { panelHandler } from './panel-route';
+import { baseSecurityHeaders } from './security';
+import { CachedTenantStore, TenantStore } from './tenants';
+
+const USER_AGENT = 'docker-hub-for-bitbucket/0.1 (+https://bitbucket.org)';
+const INSTALL_CONFIRM_TIMEOUT_MS = 5000;
+const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export interface AppHandle {
+  app: express.Express;
+  tenants: TenantStore;
+  cache: UpstreamCache;
+  /** Resolves when the tenant store is ready. */
+  ready: Promise<void>;
+  /** Returns the first failing dependency, or undefined when all can be reached. */
+  checkReadiness(): Promise<string | undefined>;
+  close(): Promise<void>;
+}
+
+export function createApp(config: AppConfig, logger: Logger, shared: SharedState): AppHandle {
+  const root = findProjectRoot();
+  const app = express();
+  app.set('env', config.environment);
+  app.set('query parser', 'simple');
+  app.set('trust proxy', true);
+  app.disable('x-powered-by');
+
+  const addon = createAddon(app, config, logger, root);
+  const tenantStore = new TenantStore(addon.settings);
+  const tenants = new CachedTenantStore(tenantStore, shared.tenantEvents);
+  const cache = new UpstreamCache(shared.cacheBackend, shared.callSharing, {
+    backendError: (operation, error) => logger.warn({ area: 'cache', operation, err: errorSummary(error) }, 'cache backend failed'),
+  });
+  const bitbucket = new BitbucketClient({ userAgent: USER_AGENT, maxFileBytes: config.configFileMaxBytes });
+  const dockerHub = new DockerHubClient({
+    baseUrl: config.dockerHubUrl,
+    userAgent: USER_AGENT,
+    rateLimitGate: shared.dockerHubGate,
+  });
+  const panelService = new PanelService({
+    bitbucket,
+    dockerHub,
+    cache,
+    upstreamTimeoutMs: config.upstreamTimeoutMs,
+    maxConfigFileBytes: config.configFileMaxBytes,
+  });
+  const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(root, 'views')), {
+    autoescape: true,
+    throwOnUndefined: false,
+  });
+
+  const auth: HostAuthOptions = {
+    findTenant: (clientKey) => tenants.get(clientKey),
+    basePath: config.basePath,
+    leewaySeconds: config.jwtLeewaySeconds,
+  };
+  const lifecycleOptions = {
+    appKey: config.appKey,
+    tenants,
+    auth,
+    allowLoopbackHosts: config.allowLoopbackHosts,
+    confirmInstall: config.verifyInstallWithBitbucket
+      ? async (tenant: { clientKey: string; sharedSecret: string; baseApiUrl: string; principalUuid?: string }) => {
+          if (!tenant.principalUuid) return 'rejected' as const;
+          try {
+            return await bitbucket.checkCredentials(
+              { appKey: config.appKey, ...tenant },
+              tenant.principalUuid,
+              Date.now() + INSTALL_CONFIRM_TIMEOUT_MS,
+            );
+          } catch (error) {
+            if (!isUpstreamError(error)) throw error;
+            logger.warn({ area: 'lifecycle', kind: error.kind, detail: error.detail }, 'install confirmation failed');
+            return 'unavailable' as const;
+          }
+        }
+      : undefined,
+    purgeTenant: (clientKey: string) => cache.deleteByPrefix(tenantCachePrefix(clientKey)),
+    onTenantChanged: (clientKey: string) => tenants.invalidate(clientKey),
+    logger,
+  };
+
+  const router = Router();
+  router.get('/atlassian-connect.json', (request, response) => {
+    response.set('Cache-Control', 'no-cache');
+    response.json(addon.descriptor);
+  });
+  router.post('/installed', installedHandler(lifecycleOptions));
+  router.post('/uninstalled', uninstalledHandler(lifecycleOptions));
+  router.get(
+    '/panel',
+    panelHandler({
+      appKey: config.appKey,
+      auth,
+      panelService,
+      views,
+      panelBudgetMs: config.panelBudgetMs,
+      dockerHubWebUrl: config.dockerHubWebUrl,
+      defaultFrameAncestors: config.environment === 'production' ? 'https://bitbucket.org' : '*',
+    }),
+  );
+  router.use('/public', express.static(path.join(root, 'public'), { maxAge: '1h', index: false }));
+
+  const checkReadiness = async (): Promise<string | undefined> => {
+    try {
+      await tenantStore.get('readiness-check');
+    } catch (error) {
+      return `tenant store: ${errorSummary(error)}`;
+    }
+    return shared.checkReadiness();
+  };
+
+  app.use(requestLogging(logger));
+  app.use(baseSecurityHeaders(config.environment === 'production'));
+  app.get('/healthz', (request, response) => {
+    response.set('Cache-Control', 'no-store').json({ status: 'ok' });
+  });
+  app.get(
+    '/readyz',
+    asyncHandler(async (request, response) => {
+      const problem = await checkReadiness();
+      response.set('Cache-Control', 'no-store');
+      response.status(problem ? 503 : 200).json(problem ? { status: 'unavailable', problem } : { status: 'ready' });
+    }),
+  );
+  app.use(express.json({ limit: '64kb' }));
+  app.use(express.urlencoded({ extended: false, limit: '64kb' }));
+  // Behind a proxy that keeps the base path, routes arrive under it; behind one that strips it, at the root.
+  if (config.basePath) {
+    app.use(config.basePath, router);
+  }
+  app.use(router);
+  app.use((request, response) => {
+    response.status(404).type('text').send('Not found');
+  });
+  app.use(errorHandler(config.environment === 'production'));
+
+  const ready = waitForStore(addon);
+  return {
+    app,
+    tenants,
+    cache,
+    ready,
+    checkReadiness,
+    close: async () => {
+      await closeStore(addon);
+    },
+  };
+}
+
+interface AddonLike {
+  descriptor: Record<string, unknown>;
+  settings: {
+    get(key: string, clientKey: string): Promise<unknown>;
+    set(key: string, value: unknown, clientKey: string): Promise<unknown>;
+    del(clientKey: string): Promise<unknown>;
+    connectionPromise?: Promise<unknown>;
+    sequelize?: { close(): Promise<void> };
+  };
+}
+
+function createAddon(app: express.Express, config: AppConfig, logger: Logger, root: string): AddonLike {
+  const store =
+    config.database.kind === 'sqlite'
+      ? { adapter: 'sequelize', dialect: 'sqlite', storage: prepareSqliteFile(config.database.file), logging: false }
+      : { adapter: 'sequelize', url: config.database.url, logging: false };
+  const aceLogger = {
+    info: (...parts: unknown[]) => logger.debug({ area: 'ace' }, parts.map(String).join(' ')),
+    warn: (...parts: unknown[]) => logger.warn({ area: 'ace' }, parts.map(String).join(' ')),
+    error: (...parts: unknown[]) => logger.error({ area: 'ace' }, parts.map(String).join(' ')),
+  };
+  const before = process.listeners('unhandledRejection');
+  const addon = ace(
+    app,
+    {
+      config: {
+        product: 'bitbucket',
+        [config.environment]: {
+          localBaseUrl: config.localBaseUrl,
+          appKey: config.appKey,
+          store,
+          watch: false,
+          validateDescriptor: false,
+          // This add-on handles /installed itself (lifecycle.ts).
+          setupInstallRoute: false,
+          whitelist: config.allowLoopbackHosts ? '' : 'bitbucket.org',
+        },
+      },
+    } as never,
+    aceLogger as never,
+    { descriptorFilename: path.join(root, 'atlassian-connect.json'), configFileName: '/dev/null' },
+  ) as unknown as AddonLike;
+  // ACE adds an unhandledRejection listener per instance; server.ts installs one for the process instead.
+  for (const listener of process.listeners('unhandledRejection')) {
+    if (!before.includes(listener)) process.removeListener('unhandledRejection', listener);
+  }
+  return addon;
+}
+
+function prepareSqliteFile(file: string): string {
+  if (file !== ':memory:') {
+    fs.mkdirSync(path.dirname(file), { recursive: true });
+  }
+  return file;
+}
+
+async function waitForStore(addon: AddonLike): Promise<void> {
+  await addon.settings.connectionPromise;
+}
+
+async function closeStore(addon: AddonLike): Promise<void> {
+  await addon.settings.connectionPromise?.catch(() => undefined);
+  await addon.settings.sequelize?.close();
+}
+
+function requestLogging(logger: Logger) {
+  return (request: Request, response: Response, next: NextFunction) => {
+    const header = request.headers['x-request-id'];
+    const requestId = typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : crypto.randomUUID();
+    const started = process.hrtime.bigint();
+    response.set('X-Request-Id', requestId);
+    response.locals.log = logger.child({ requestId });
+    response.locals.logFields = {};
+    response.on('finish', () => {
+      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
+      // The path only: the query string carries the host's JWT.
+      const entry = {
+        method: request.method,
+        path: request.path,
+        status: response.statusCode,
+        durationMs: Math.round(durationMs * 10) / 10,
+        ...response.locals.logFields,
+      };
+      response.locals.log.info(entry, 'request completed');
+    });
+    next();
+  };
+}
+
+function errorHandler(production: boolean) {
+  return (error: unknown, request: Request, response: Response, next: NextFunction) => {
+    const log: Logger = response.locals.log;
+    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
+    if (status >= 500) {
+      log.error({ err: errorSummary(error, !production) }, 'request failed');
+    } else {
+      log.warn({ status, err: errorSummary(error) }, 'request rejected');
+    }
+    if (response.headersSent) {
+      next(error);
+      return;
+    }
+    response.set('Cache-Control', 'no-store');
+    const message = status >= 500 ? 'Internal error. Try again in a moment.' : 'Bad request.';
+    response.status(status).type('text').send(message);
+  };
+}
+
+function errorSummary(error: unknown, withStack = false): Record<string, unknown> {
+  if (error instanceof Error) {
+    return withStack ? { type: error.name, message: error.message, stack: error.stack } : { type: error.name, message: error.message };
+  }
+  return { message: String(error) };
+}
