@@ -49,7 +49,7 @@ export function parseConfigFile(bytes: Uint8Array): ConfigFileResult {
   try {
     documents = yaml.loadAll(text, undefined, { schema: yaml.CORE_SCHEMA });
   } catch (error) {
-    return describeParseError(error);
+    return describeParseError(error, text);
   }
   if (documents.length > 1) {
     return {
@@ -73,9 +73,10 @@ function decodeUtf8(bytes: Uint8Array): { kind: 'text'; text: string } | { kind:
   }
 }
 
-function describeParseError(error: unknown): ConfigFileResult {
+function describeParseError(error: unknown, text: string): ConfigFileResult {
   if (error instanceof yaml.YAMLException) {
-    const line = error.mark ? error.mark.line + 1 : undefined;
+    // At the end of the input js-yaml reports the line after the last one; name the last line with text instead.
+    const line = error.mark ? Math.min(error.mark.line + 1, lastLineWithText(text)) : undefined;
     return { kind: 'invalid', problem: `it is not valid YAML: ${error.reason}`, line };
   }
   // Deeply nested input can exhaust the parser's stack; that is still a bad file, not a crash.
@@ -140,6 +141,13 @@ function unknownKeyNotes(keys: string[], text: string): ConfigNote[] {
   });
 }
 
+function lastLineWithText(text: string): number {
+  const lines = text.split('\n');
+  let last = lines.length;
+  while (last > 1 && lines[last - 1].trim() === '') last -= 1;
+  return last;
+}
+
 function describeType(value: unknown): string {
   if (Array.isArray(value)) return 'a list';
   if (value === null) return 'empty';
@@ -160,14 +168,17 @@ function lineOfKey(text: string, key: string): number | undefined {
 
 function lineOfSecondDocument(text: string): number | undefined {
   const lines = text.split('\n');
-  let seenContent = false;
+  const isContent = (line: string) => line.trim() !== '' && !line.trimStart().startsWith('#') && !line.startsWith('...');
+  const isMarker = (line: string) => /^---(\s|$)/.test(line);
+  let firstStarted = false;
   for (let index = 0; index < lines.length; index += 1) {
-    const line = lines[index];
-    if (line.startsWith('---') && seenContent) {
-      return index + 1;
+    if (isMarker(lines[index]) && firstStarted) {
+      // Point at the second document's first line of content, or at its marker when it has none.
+      const content = lines.findIndex((line, later) => later > index && isContent(line) && !isMarker(line));
+      return (content === -1 ? index : content) + 1;
     }
-    if (line.trim() !== '' && !line.trimStart().startsWith('#') && !line.startsWith('---')) {
-      seenContent = true;
+    if (isMarker(lines[index]) || isContent(lines[index])) {
+      firstStarted = true;
     }
   }
   return undefined;

@@ -140,8 +140,8 @@ export type HubBuildState = 'passing' | 'failing' | 'cancelled' | 'in-progress' 
 
 /**
  * Maps a legacy autobuild `status` code. Docker never documented the codes; 10 is
- * success, -4 cancelled, other negatives failures and 0 to 9 the stages of a
- * running build, as third-party clients agree. Any other value is unknown, never failing.
+ * success, -4 cancelled, -1 and -2 failures and 0 to 9 the stages of a running
+ * build, as third-party clients agree. Any other value is unknown, never failing.
  */
 export function hubBuildState(status: number): HubBuildState {
   if (status === 10) return 'passing';

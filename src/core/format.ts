@@ -37,24 +37,27 @@ export function formatExactCount(value: number): string {
   if (!Number.isFinite(value) || value < 0) {
     return 'unknown';
   }
-  return Math.round(value).toLocaleString('en-US');
+  // Adding 0 turns -0, which JSON can carry, into 0.
+  return (Math.round(value) + 0).toLocaleString('en-US');
 }
 
 const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];
 
-/** Formats a size in decimal units, as Docker Hub shows image sizes: 932075519 → "932.1 MB". */
+/** Formats a size in decimal units with one decimal, as Docker Hub shows image sizes: 932075519 → "932.1 MB". */
 export function formatBytes(value: number): string {
   if (!Number.isFinite(value) || value < 0) {
     return '—';
   }
-  let unit = 0;
-  let scaled = value;
-  while (scaled >= 1000 && unit < BYTE_UNITS.length - 1) {
-    scaled /= 1000;
-    unit += 1;
+  if (value < 1000) {
+    return `${Math.round(value)} B`;
   }
-  const digits = unit === 0 || scaled >= 100 ? 0 : 1;
-  return `${scaled.toFixed(digits)} ${BYTE_UNITS[unit]}`;
+  let unit = Math.min(Math.floor(Math.log10(value) / 3), BYTE_UNITS.length - 1);
+  let rounded = Math.round((value / 1000 ** unit) * 10) / 10;
+  if (rounded >= 1000 && unit < BYTE_UNITS.length - 1) {
+    unit += 1;
+    rounded = Math.round((value / 1000 ** unit) * 10) / 10;
+  }
+  return `${rounded.toFixed(1)} ${BYTE_UNITS[unit]}`;
 }
 
 /**
@@ -65,7 +68,10 @@ export function parseTimestamp(value: string | null | undefined): number | undef
   if (typeof value !== 'string' || value.length > 64) {
     return undefined;
   }
-  const normalized = value.replace(/(\.\d{3})\d+/, '$1');
+  const withMilliseconds = value.replace(/(\.\d{3})\d+/, '$1');
+  // A time without a zone would be read in the server's zone; both upstreams mean UTC.
+  const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(withMilliseconds);
+  const normalized = hasZone || !withMilliseconds.includes('T') ? withMilliseconds : `${withMilliseconds}Z`;
   const parsed = Date.parse(normalized);
   return Number.isNaN(parsed) ? undefined : parsed;
 }

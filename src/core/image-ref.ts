@@ -25,7 +25,7 @@ const DOCKER_HUB_REGISTRY_HOSTS = new Set([
   'registry-1.docker.io',
   'registry.hub.docker.com',
 ]);
-const DOCKER_HUB_WEB_HOSTS = new Set(['hub.docker.com', 'www.docker.com']);
+const DOCKER_HUB_WEB_HOST = 'hub.docker.com';
 
 // A path component as the distribution reference grammar defines it: lowercase
 // alphanumerics joined by one period, one or two underscores, or dashes.
@@ -96,7 +96,7 @@ function pathFromWebUrl(input: string, value: string): string {
   }
   const host = url.hostname.toLowerCase();
   const segments = url.pathname.split('/').filter((segment) => segment !== '');
-  if (DOCKER_HUB_WEB_HOSTS.has(host)) {
+  if (host === DOCKER_HUB_WEB_HOST) {
     // Page URLs: /_/nginx, /r/ns/name, /r/ns/name/tags, /repository/docker/ns/name
     if (segments[0] === '_' && segments.length >= 2) {
       return `library/${segments[1]}`;
@@ -126,7 +126,11 @@ function stripRegistryHost(input: string, value: string): string {
   if (!looksLikeHost) {
     return value;
   }
-  if (DOCKER_HUB_REGISTRY_HOSTS.has(first.toLowerCase()) || DOCKER_HUB_WEB_HOSTS.has(first.toLowerCase())) {
+  if (first.toLowerCase() === DOCKER_HUB_WEB_HOST) {
+    // A page address pasted without its scheme.
+    return pathFromWebUrl(input, `https://${value}`);
+  }
+  if (DOCKER_HUB_REGISTRY_HOSTS.has(first.toLowerCase())) {
     return value.slice(slash + 1);
   }
   throw new InvalidImageReference(input, `only Docker Hub images are supported, not ${first}`);
