@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { z } from 'zod';
+import type { CacheLifetimes } from './core/panel-service';
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -34,6 +35,10 @@ const schema = z.object({
   PANEL_BUDGET_MS: integer(200, 60_000).default(3000),
   CONFIG_FILE_MAX_BYTES: integer(16, 1024 * 1024).default(64 * 1024),
   JWT_LEEWAY_SECONDS: integer(0, 300).default(60),
+  CACHE_BITBUCKET_SECONDS: integer(0, 86_400).default(60),
+  CACHE_DOCKER_HUB_SECONDS: integer(0, 86_400).default(300),
+  CACHE_NOT_FOUND_SECONDS: integer(0, 86_400).default(60),
+  CACHE_STALE_KEEP_SECONDS: integer(1, 7 * 86_400).default(86_400),
   INSTALL_ALLOW_LOOPBACK: z.enum(['true', 'false']).optional(),
   INSTALL_VERIFY_WITH_BITBUCKET: z.enum(['true', 'false']).optional(),
 });
@@ -55,6 +60,7 @@ export interface AppConfig {
   panelBudgetMs: number;
   configFileMaxBytes: number;
   jwtLeewaySeconds: number;
+  cacheLifetimes: CacheLifetimes;
   /** Accept installs from Bitbucket hosts on loopback (the sandbox); never true in production. */
   allowLoopbackHosts: boolean;
   /** Call Bitbucket with a new tenant's secret before storing the tenant. */
@@ -109,6 +115,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
     panelBudgetMs: values.PANEL_BUDGET_MS,
     configFileMaxBytes: values.CONFIG_FILE_MAX_BYTES,
     jwtLeewaySeconds: values.JWT_LEEWAY_SECONDS,
+    cacheLifetimes: {
+      bitbucketFreshMs: values.CACHE_BITBUCKET_SECONDS * 1000,
+      dockerHubFreshMs: values.CACHE_DOCKER_HUB_SECONDS * 1000,
+      notFoundMs: values.CACHE_NOT_FOUND_SECONDS * 1000,
+      staleKeepMs: values.CACHE_STALE_KEEP_SECONDS * 1000,
+    },
     allowLoopbackHosts: values.INSTALL_ALLOW_LOOPBACK ? values.INSTALL_ALLOW_LOOPBACK === 'true' : !production,
     verifyInstallWithBitbucket: values.INSTALL_VERIFY_WITH_BITBUCKET
       ? values.INSTALL_VERIFY_WITH_BITBUCKET === 'true'

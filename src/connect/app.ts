@@ -65,6 +65,7 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
     cache,
     upstreamTimeoutMs: config.upstreamTimeoutMs,
     maxConfigFileBytes: config.configFileMaxBytes,
+    cacheLifetimes: config.cacheLifetimes,
   });
   const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(root, 'views')), {
     autoescape: true,

@@ -16,17 +16,41 @@ const MINUTE_MS = 60 * SECOND_MS;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
-/** Cache lifetimes per upstream endpoint. */
-export const CACHE_POLICIES = {
-  mainBranch: { freshMs: 10 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
-  configFile: { freshMs: MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
-  branchHead: { freshMs: 30 * SECOND_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
-  commitStatuses: { freshMs: 30 * SECOND_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
-  hubRepository: { freshMs: 5 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
-  hubTags: { freshMs: 5 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: MINUTE_MS },
-  // Most repositories answer 404 here since Docker Hub retired classic autobuilds.
-  hubBuild: { freshMs: 15 * MINUTE_MS, keepMs: DAY_MS, notFoundMs: HOUR_MS },
-} satisfies Record<string, CachePolicy>;
+export interface CacheLifetimes {
+  /** How long Bitbucket answers (main branch, config file, head commit, statuses) are served without a call. */
+  bitbucketFreshMs: number;
+  /** How long Docker Hub answers (repository, tags) are served without a call. */
+  dockerHubFreshMs: number;
+  /** How long a 404 is remembered, so that a missing image does not cost a call per view. */
+  notFoundMs: number;
+  /** How long an answer is kept to be shown, marked stale, when its upstream fails. */
+  staleKeepMs: number;
+}
+
+export const DEFAULT_CACHE_LIFETIMES: CacheLifetimes = {
+  bitbucketFreshMs: MINUTE_MS,
+  dockerHubFreshMs: 5 * MINUTE_MS,
+  notFoundMs: MINUTE_MS,
+  staleKeepMs: DAY_MS,
+};
+
+/** Cache policy per upstream endpoint, derived from the configured lifetimes. */
+export function cachePolicies(lifetimes: CacheLifetimes) {
+  const bitbucket = { freshMs: lifetimes.bitbucketFreshMs, keepMs: lifetimes.staleKeepMs, notFoundMs: lifetimes.notFoundMs };
+  const dockerHub = { freshMs: lifetimes.dockerHubFreshMs, keepMs: lifetimes.staleKeepMs, notFoundMs: lifetimes.notFoundMs };
+  return {
+    // The main branch rarely changes, so it is kept ten times longer than other Bitbucket answers.
+    mainBranch: { ...bitbucket, freshMs: bitbucket.freshMs * 10 },
+    configFile: bitbucket,
+    branchHead: { ...bitbucket, freshMs: Math.ceil(bitbucket.freshMs / 2) },
+    commitStatuses: { ...bitbucket, freshMs: Math.ceil(bitbucket.freshMs / 2) },
+    hubRepository: dockerHub,
+    hubTags: dockerHub,
+    // Most images answer 404 here since Docker Hub retired classic autobuilds, so that 404 is kept an hour.
+    hubBuild: { ...dockerHub, freshMs: dockerHub.freshMs * 3, notFoundMs: Math.max(HOUR_MS, lifetimes.notFoundMs) },
+  } satisfies Record<string, CachePolicy>;
+}
+type CachePolicies = ReturnType<typeof cachePolicies>;
 
 export type Section<T> =
   | { state: 'ok'; value: T; storedAt: number; stale: boolean; staleReason?: UpstreamError }
@@ -58,6 +82,7 @@ export interface PanelServiceOptions {
   cache: UpstreamCache;
   upstreamTimeoutMs: number;
   maxConfigFileBytes: number;
+  cacheLifetimes?: CacheLifetimes;
 }
 
 export interface PanelRequest {
@@ -68,12 +93,16 @@ export interface PanelRequest {
 }
 
 export class PanelService {
-  constructor(private readonly options: PanelServiceOptions) {}
+  private readonly policies: CachePolicies;
+
+  constructor(private readonly options: PanelServiceOptions) {
+    this.policies = cachePolicies(options.cacheLifetimes ?? DEFAULT_CACHE_LIFETIMES);
+  }
 
   async load(request: PanelRequest): Promise<PanelData> {
     const { repository } = request;
     const keys = new CacheKeys(request.credentials.clientKey, repository);
-    const bitbucket = new BitbucketCalls(this.options, request, keys);
+    const bitbucket = new BitbucketCalls(this.options, this.policies, request, keys);
 
     let branch: string | null;
     try {
@@ -105,7 +134,7 @@ export class PanelService {
     }
 
     const image = resolved.image;
-    const hub = new DockerHubCalls(this.options, request, image, keys.hub(image));
+    const hub = new DockerHubCalls(this.options, this.policies, request, image, keys.hub(image));
     const [hubRepository, tags, hubBuild, commitStatuses] = await Promise.all([
       settle(hub.repository()),
       settle(hub.tags()),
@@ -195,24 +224,25 @@ export function tenantCachePrefix(clientKey: string): string {
 class BitbucketCalls {
   constructor(
     private readonly options: PanelServiceOptions,
+    private readonly policies: CachePolicies,
     private readonly request: PanelRequest,
     private readonly keys: CacheKeys,
   ) {}
 
   mainBranch(): Promise<Cached<string | null>> {
-    return this.cached('main-branch', CACHE_POLICIES.mainBranch, (deadline) =>
+    return this.cached('main-branch', this.policies.mainBranch, (deadline) =>
       this.options.bitbucket.getMainBranch(this.request.credentials, this.request.repository, deadline),
     );
   }
 
   branchHead(branch: string): Promise<Cached<string>> {
-    return this.cached(`head:${branch}`, CACHE_POLICIES.branchHead, (deadline) =>
+    return this.cached(`head:${branch}`, this.policies.branchHead, (deadline) =>
       this.options.bitbucket.getBranchHead(this.request.credentials, this.request.repository, branch, deadline),
     );
   }
 
   configFile(revision: string): Promise<Cached<ConfigLookup>> {
-    return this.cached(`config:${revision}`, CACHE_POLICIES.configFile, async (deadline) => {
+    return this.cached(`config:${revision}`, this.policies.configFile, async (deadline) => {
       const { credentials, repository } = this.request;
       const file = await this.options.bitbucket.readFile(credentials, repository, revision, CONFIG_FILE_NAME, deadline);
       if (file.kind !== 'found') return file;
@@ -222,7 +252,7 @@ class BitbucketCalls {
   }
 
   commitStatuses(hash: string): Promise<Cached<BitbucketCommitStatus[]>> {
-    return this.cached(`statuses:${hash}`, CACHE_POLICIES.commitStatuses, (deadline) =>
+    return this.cached(`statuses:${hash}`, this.policies.commitStatuses, (deadline) =>
       this.options.bitbucket.getCommitStatuses(this.request.credentials, this.request.repository, hash, deadline),
     );
   }
@@ -237,23 +267,24 @@ class BitbucketCalls {
 class DockerHubCalls {
   constructor(
     private readonly options: PanelServiceOptions,
+    private readonly policies: CachePolicies,
     private readonly request: PanelRequest,
     private readonly image: ImageRef,
     private readonly key: (name: string) => string,
   ) {}
 
   repository() {
-    return this.cached('repository', CACHE_POLICIES.hubRepository, (image, deadline) =>
+    return this.cached('repository', this.policies.hubRepository, (image, deadline) =>
       this.options.dockerHub.getRepository(image, deadline),
     );
   }
 
   tags() {
-    return this.cached('tags', CACHE_POLICIES.hubTags, (image, deadline) => this.options.dockerHub.listTags(image, deadline));
+    return this.cached('tags', this.policies.hubTags, (image, deadline) => this.options.dockerHub.listTags(image, deadline));
   }
 
   latestBuild() {
-    return this.cached('build', CACHE_POLICIES.hubBuild, (image, deadline) =>
+    return this.cached('build', this.policies.hubBuild, (image, deadline) =>
       this.options.dockerHub.getLatestBuild(image, deadline),
     );
   }
