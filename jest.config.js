@@ -7,4 +7,5 @@ module.exports = {
     '^.+\\.ts$': 'ts-jest',
   },
   testTimeout: 30000,
+  modulePathIgnorePatterns: ['<rootDir>/dist'],
 };

@@ -1,0 +1,99 @@
+/**
+ * Runs the compiled add-on (dist/src/server.js) as a child process, for tests that
+ * need several replicas, signals or a hard kill. `npm test` compiles before jest runs.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+const SERVER_ENTRY = path.join(__dirname, '..', '..', 'dist', 'src', 'server.js');
+const START_TIMEOUT_MS = 15_000;
+
+export interface AddonProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code once the process has exited. */
+  exited: Promise<number | null>;
+  /** Sends a signal to this process only, by its pid. */
+  signal(name: NodeJS.Signals): void;
+}
+
+export function compiledServerExists(): boolean {
+  return fs.existsSync(SERVER_ENTRY);
+}
+
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export async function startAddonProcess(env: Record<string, string>, port?: number): Promise<AddonProcess> {
+  const chosenPort = port ?? (await freePort());
+  const url = `http://127.0.0.1:${chosenPort}`;
+  const child = spawn(process.execPath, [SERVER_ENTRY], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'test',
+      PORT: String(chosenPort),
+      AC_LOCAL_BASE_URL: url,
+      LOG_LEVEL: 'warn',
+      DOCKER_HUB_URL: 'http://127.0.0.1:9',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw new Error(`add-on exited with ${child.exitCode} during start-up:\n${output}`);
+    }
+    try {
+      const response = await fetch(`${url}/healthz`);
+      if (response.ok) break;
+    } catch {
+      // Not listening yet.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (Date.now() >= deadline) {
+    child.kill('SIGKILL');
+    throw new Error(`add-on did not answer /healthz within ${START_TIMEOUT_MS} ms:\n${output}`);
+  }
+  return {
+    url,
+    port: chosenPort,
+    child,
+    output: () => output,
+    exited,
+    signal: (name) => {
+      if (child.pid !== undefined && child.exitCode === null) process.kill(child.pid, name);
+    },
+  };
+}
+
+/** Stops the process with SIGTERM and waits, then SIGKILL if it does not exit in time. */
+export async function stopAddonProcess(addon: AddonProcess | undefined): Promise<void> {
+  if (!addon || addon.child.exitCode !== null) return;
+  addon.signal('SIGTERM');
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'timeout'>((resolve) => {
+    timer = setTimeout(() => resolve('timeout'), 12_000);
+  });
+  const outcome = await Promise.race([addon.exited, timeout]);
+  clearTimeout(timer);
+  if (outcome === 'timeout') {
+    addon.signal('SIGKILL');
+    await addon.exited;
+  }
+}
