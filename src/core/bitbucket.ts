@@ -39,7 +39,8 @@ export function parseRepositoryPath(fullName: unknown): RepositoryPath | undefin
 }
 
 const repositorySchema = z.object({
-  mainbranch: z.object({ name: z.string().min(1) }).nullable().optional(),
+  // The branch name goes into later request paths, so it is bounded; encodeURIComponent does the rest.
+  mainbranch: z.object({ name: z.string().min(1).max(255).regex(/^[^\u0000-\u001f\u007f]+$/) }).nullable().optional(),
 });
 const branchSchema = z.object({
   target: z.object({ hash: z.string().regex(/^[0-9a-f]{7,64}$/i) }),
