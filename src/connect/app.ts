@@ -241,6 +241,8 @@ function requestLogging(logger: Logger) {
     const header = request.headers['x-request-id'];
     const requestId = typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : crypto.randomUUID();
     const started = process.hrtime.bigint();
+    // Read now: mounted routers change request.path while they run.
+    const requestPath = request.originalUrl.split('?')[0];
     response.set('X-Request-Id', requestId);
     response.locals.log = logger.child({ requestId });
     response.locals.logFields = {};
@@ -249,7 +251,7 @@ function requestLogging(logger: Logger) {
       // The path only: the query string carries the host's JWT.
       const entry = {
         method: request.method,
-        path: request.path,
+        path: requestPath,
         status: response.statusCode,
         durationMs: Math.round(durationMs * 10) / 10,
         ...response.locals.logFields,
@@ -274,9 +276,21 @@ function errorHandler(production: boolean) {
       return;
     }
     response.set('Cache-Control', 'no-store');
-    const message = status >= 500 ? 'Internal error. Try again in a moment.' : 'Bad request.';
-    response.status(status).type('text').send(message);
+    if (status >= 500) {
+      response.status(status).type('text').send('Internal error. Try again in a moment.');
+      return;
+    }
+    response.status(status).json({ message: clientErrorMessage(error, status) });
   };
+}
+
+/** Describes a 4xx raised by Express's body parsers, such as invalid JSON or a body over the limit. */
+function clientErrorMessage(error: unknown, status: number): string {
+  const type = (error as { type?: unknown }).type;
+  if (type === 'entity.parse.failed') return 'Invalid request body: it is not valid JSON';
+  if (type === 'entity.too.large') return 'Invalid request body: it is larger than 64 KiB';
+  if (status === 415) return 'Unsupported content type';
+  return 'Bad request';
 }
 
 function errorSummary(error: unknown, withStack = false): Record<string, unknown> {

@@ -54,7 +54,7 @@ export function installedHandler(options: LifecycleOptions): Handler {
       return;
     }
     const payload = parsed.data;
-    const log = options.logger.child({ clientKey: payload.clientKey, area: 'lifecycle' });
+    const log = requestLogger(response, options.logger).child({ clientKey: payload.clientKey, area: 'lifecycle' });
     if (payload.key !== options.appKey) {
       response.status(400).json({ message: `Invalid install payload: key must be "${options.appKey}"` });
       return;
@@ -110,14 +110,19 @@ export function uninstalledHandler(options: LifecycleOptions): Handler {
         throw new HostAuthError('token issuer differs from the payload clientKey');
       }
     } catch (error) {
-      return rejectUnauthorized(response, options.logger.child({ area: 'lifecycle' }), error);
+      return rejectUnauthorized(response, requestLogger(response, options.logger).child({ area: 'lifecycle' }), error);
     }
     await options.tenants.delete(tenant.clientKey);
     await options.purgeTenant(tenant.clientKey);
     options.onTenantChanged(tenant.clientKey);
-    options.logger.info({ clientKey: tenant.clientKey, area: 'lifecycle' }, 'tenant uninstalled and purged');
+    requestLogger(response, options.logger).info({ clientKey: tenant.clientKey, area: 'lifecycle' }, 'tenant uninstalled and purged');
     response.status(204).end();
   });
+}
+
+/** Returns the request's logger, which carries its requestId, or the process logger outside a request. */
+function requestLogger(response: Response, fallback: Logger): Logger {
+  return (response.locals.log as Logger | undefined) ?? fallback;
 }
 
 function rejectUnauthorized(response: Response, log: Logger, error: unknown): void {

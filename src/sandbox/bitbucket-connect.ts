@@ -99,6 +99,8 @@ const MAX_QUOTED_BODY_CHARS = 500;
 
 export class ConnectHost {
   private readonly tenants = new Map<string, Tenant>();
+  /** Installs whose callback is under way; Bitbucket accepts the new secret on its API during the callback. */
+  private readonly pending = new Map<string, Tenant>();
   /** Secrets of uninstalled workspaces: Bitbucket signs the next install with them. */
   private readonly retiredSecrets = new Map<string, string>();
   private readonly publicKey = createPublicKey();
@@ -115,7 +117,8 @@ export class ConnectHost {
   }
 
   tenantByClientKey(clientKey: string): Tenant | undefined {
-    return [...this.tenants.values()].find((tenant) => tenant.clientKey === clientKey);
+    const matches = (tenant: Tenant) => tenant.clientKey === clientKey;
+    return [...this.pending.values()].find(matches) ?? [...this.tenants.values()].find(matches);
   }
 
   /**
@@ -142,16 +145,22 @@ export class ConnectHost {
       sharedSecret,
       actor: { type: 'user', uuid: workspace.installer.uuid, account_id: workspace.installer.account_id },
     };
-    await this.postLifecycle('install', lifecycleUrl, descriptor, payload, clientKey, signingSecret);
-
-    this.tenants.set(workspace.slug, {
+    const tenant = {
       workspace: workspace.slug,
       clientKey,
       sharedSecret,
       appKey: descriptor.key,
       descriptor,
       installedAt: new Date(),
-    });
+    };
+    this.pending.set(workspace.slug, tenant);
+    try {
+      await this.postLifecycle('install', lifecycleUrl, descriptor, payload, clientKey, signingSecret);
+    } finally {
+      this.pending.delete(workspace.slug);
+    }
+
+    this.tenants.set(workspace.slug, tenant);
     this.retiredSecrets.delete(workspace.slug);
     return { clientKey, sharedSecret };
   }

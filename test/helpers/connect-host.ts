@@ -25,7 +25,7 @@ export interface Sandbox {
 /**
  * Starts the Docker Hub simulator, the add-on pointed at it, and the Bitbucket
  * simulator pointed at the add-on's base URL. `env` is added to the add-on's
- * settings; it may be a function of the add-on's root URL.
+ * settings, and may be a function of the add-on's root URL.
  */
 export async function startSandbox(
   env: Record<string, string> | ((url: string) => Record<string, string>) = {},
@@ -62,7 +62,7 @@ export function workspaceUuid(workspace: string): string {
   return (JSON.parse(fs.readFileSync(file, 'utf8')) as { uuid: string }).uuid;
 }
 
-/** The clientKey Bitbucket (and the simulator) gives a workspace install of this add-on. */
+/** Returns the clientKey that Bitbucket, and the simulator, give a workspace install of this add-on. */
 export function clientKeyFor(workspace: string): string {
   return `ari:cloud:bitbucket::app/${workspaceUuid(workspace)}/${APP_KEY}`;
 }
@@ -145,13 +145,15 @@ export function logEntries(addon: TestAddon): LogEntry[] {
 }
 
 /** Returns the access log entries ("request completed") for one method and path, oldest first. */
-export function requestEntries(addon: TestAddon, method: string, requestPath: string): LogEntry[] {
+export function requestEntries(addon: TestAddon, method: string, requestPath: string | RegExp): LogEntry[] {
+  const matches = (value: unknown) =>
+    typeof requestPath === 'string' ? value === requestPath : typeof value === 'string' && requestPath.test(value);
   return logEntries(addon).filter(
-    (entry) => entry.msg === 'request completed' && entry.method === method && entry.path === requestPath,
+    (entry) => entry.msg === 'request completed' && entry.method === method && matches(entry.path),
   );
 }
 
 /** Returns the status of the most recent logged request with this method and path. */
-export function lastStatus(addon: TestAddon, method: string, requestPath: string): unknown {
+export function lastStatus(addon: TestAddon, method: string, requestPath: string | RegExp): unknown {
   return requestEntries(addon, method, requestPath).at(-1)?.status;
 }
