@@ -90,7 +90,9 @@ export function formatRelativeTime(epochMs: number, now: number): string {
   const deltaSeconds = Math.round((now - epochMs) / 1000);
   const magnitude = Math.abs(deltaSeconds);
   if (magnitude < 10) {
-    return 'just now';
+    // "just now" describes the past only; a moment ahead is still "in N seconds".
+    if (deltaSeconds >= 0) return 'just now';
+    return magnitude <= 1 ? 'in 1 second' : `in ${magnitude} seconds`;
   }
   for (const [limit, unitSeconds, unit] of RELATIVE_STEPS) {
     if (magnitude < limit) {

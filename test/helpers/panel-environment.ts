@@ -13,13 +13,13 @@ import { PanelPage, parsePanelHtml } from './panel-html';
 const PANEL_FETCH_TIMEOUT_MS = 15_000;
 
 export interface PanelEnvironmentOptions {
-  /** Add-on settings such as PANEL_BUDGET_MS; DOCKER_HUB_URL is always the Docker Hub simulator. */
+  /** Add-on settings such as PANEL_BUDGET_MS. DOCKER_HUB_URL is always set to the Docker Hub simulator. */
   env?: Record<string, string>;
-  /** Data directory of the Docker Hub simulator; default sandbox/docker-hub. */
+  /** Data directory of the Docker Hub simulator, by default sandbox/docker-hub. */
   hubDataDir?: string;
-  /** Data directory of the Bitbucket simulator; default sandbox/bitbucket. */
+  /** Data directory of the Bitbucket simulator, by default sandbox/bitbucket. */
   bitbucketDataDir?: string;
-  /** Workspace the add-on is installed on; default acme-ws. */
+  /** Workspace the add-on is installed on, by default acme-ws. */
   workspace?: string;
 }
 
@@ -38,7 +38,7 @@ export interface PanelEnvironment {
   workspace: string;
   /** Fetches the signed panel URL of a repository of the installed workspace. */
   view(slug: string): Promise<PanelResponse>;
-  /** Drops every cached upstream answer, so that the next view starts cold. */
+  /** Drops every cached upstream response, so that the next view starts cold. */
   purgeCache(): Promise<void>;
   /** Removes all faults and empties the request logs of both simulators. */
   resetSimulators(): void;
@@ -100,9 +100,30 @@ export async function fetchPanel(url: string): Promise<PanelResponse> {
   }
 }
 
-/** Log lines that report an unhandled promise rejection or a 500 answer of the add-on. */
+/** Returns the log lines that report an unhandled promise rejection or a 500 response of the add-on. */
 export function crashLogLines(addon: TestAddon): string[] {
   return addon.logLines().filter((line) => /unhandledRejection|"status":500\b/.test(line));
+}
+
+export interface RejectionWatcher {
+  /** Reasons of unhandled promise rejections seen since the watcher started. */
+  reasons(): unknown[];
+  stop(): void;
+}
+
+/** Records unhandled promise rejections of this process, where the add-on runs during tests. */
+export function watchUnhandledRejections(): RejectionWatcher {
+  const reasons: unknown[] = [];
+  const listener = (reason: unknown) => {
+    reasons.push(reason);
+  };
+  process.on('unhandledRejection', listener);
+  return {
+    reasons: () => [...reasons],
+    stop: () => {
+      process.off('unhandledRejection', listener);
+    },
+  };
 }
 
 export function sleep(ms: number): Promise<void> {

@@ -8,12 +8,12 @@
 export interface PanelStat {
   /** Visible text, e.g. "12.9B" or "—". */
   text: string;
-  /** The title attribute, e.g. "12,916,987,208"; undefined when the element has none. */
+  /** The title attribute, e.g. "12,916,987,208", or undefined when the element has none. */
   title: string | undefined;
 }
 
 export interface PanelNotice {
-  /** "info", "warning" or "error" for notices; "source" for the muted notes below the build list. */
+  /** "info", "warning" or "error" for notices, and "source" for the muted notes below the build list. */
   level: string;
   text: string;
 }
@@ -29,7 +29,7 @@ export interface PanelBuild {
 }
 
 export interface PanelPage {
-  /** data-state of the panel section; undefined when the page has no panel section. */
+  /** data-state of the panel section, or undefined when the page has no panel section. */
   state: string | undefined;
   /** Visible text of the body with tags removed, entities decoded and white space collapsed. */
   text: string;

@@ -2,7 +2,7 @@
  * Temporary data directories for the simulators, for cases the checked-in
  * sandbox does not contain: extra Docker Hub images, and Bitbucket workspaces
  * or repositories whose names have upper-case letters, dots or underscores.
- * Each directory is a copy; the files under sandbox/ are never changed.
+ * Each directory starts as a copy, so the files under sandbox/ stay unchanged.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -69,7 +69,7 @@ export interface ExtraRepository {
   /** Directory name, which the simulator uses as the slug in URLs and in `full_name`. */
   slug: string;
   uuid: string;
-  /** Bytes of `.docker-repository.yml`; the repository has no such file when undefined. */
+  /** Bytes of `.docker-repository.yml`, or undefined for a repository without the file. */
   configFile?: Buffer;
 }
 
@@ -109,7 +109,7 @@ export interface CountingServer {
   close(): Promise<void>;
 }
 
-/** Starts a loopback server that answers 200 to everything and records each request, to prove nothing was sent to it. */
+/** Starts a loopback server that returns 200 to every request and records it, to prove that nothing was sent there. */
 export async function startCountingServer(): Promise<CountingServer> {
   const received: string[] = [];
   const server: LoopbackServer = await startLoopbackServer((request: http.IncomingMessage, response: http.ServerResponse) => {

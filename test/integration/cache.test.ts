@@ -1,0 +1,104 @@
+/**
+ * The add-on's upstream cache seen from outside: concurrent views share one
+ * call per upstream endpoint, fresh responses are served without a call, and a
+ * 404 from Docker Hub is remembered. Counts come from the simulators' request
+ * logs over real sockets on 127.0.0.1.
+ */
+import { PanelEnvironment, startPanelEnvironment } from '../helpers/panel-environment';
+import { noticeTexts } from '../helpers/panel-html';
+
+const BITBUCKET_REPOSITORY = '/2.0/repositories/acme-ws/bubbleupnp-server';
+const HUB_IMAGE = '/v2/repositories/rwgrim/docker-bubbleupnpserver/';
+
+/** One pattern per upstream endpoint that a view of acme-ws/bubbleupnp-server reads. */
+const ENDPOINTS = {
+  bitbucket: {
+    repository: /^\/2\.0\/repositories\/acme-ws\/bubbleupnp-server$/,
+    configFile: /^\/2\.0\/repositories\/acme-ws\/bubbleupnp-server\/src\/master\/\.docker-repository\.yml$/,
+    branchRef: /^\/2\.0\/repositories\/acme-ws\/bubbleupnp-server\/refs\/branches\/master$/,
+    statuses: /^\/2\.0\/repositories\/acme-ws\/bubbleupnp-server\/commit\/[0-9a-f]{40}\/statuses$/,
+  },
+  hub: {
+    repository: /^\/v2\/repositories\/rwgrim\/docker-bubbleupnpserver\/$/,
+    tags: /^\/v2\/repositories\/rwgrim\/docker-bubbleupnpserver\/tags\/$/,
+    buildHistory: /^\/v2\/repositories\/rwgrim\/docker-bubbleupnpserver\/buildhistory\/$/,
+  },
+};
+
+const CONCURRENT_VIEWS = 20;
+
+describe('concurrent first views', () => {
+  let env: PanelEnvironment;
+  let responses: Array<Awaited<ReturnType<PanelEnvironment['view']>>>;
+
+  beforeAll(async () => {
+    env = await startPanelEnvironment();
+    // Slow responses keep the first call in flight while the other views arrive.
+    env.bitbucket.setFault(BITBUCKET_REPOSITORY, { kind: 'delay', ms: 200 });
+    env.hub.setFault(HUB_IMAGE, { kind: 'delay', ms: 200 });
+    const views = Array.from({ length: CONCURRENT_VIEWS }, () => env.view('bubbleupnp-server'));
+    responses = await Promise.all(views);
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  test('every view shows the image', () => {
+    for (const response of responses) {
+      expect(response.status).toBe(200);
+      expect(response.page.state).toBe('ready');
+      expect(response.page.stats.pulls?.text).toBe('1.3M');
+    }
+  });
+
+  test.each(Object.entries(ENDPOINTS.bitbucket))('bitbucket %s called once', (_name, endpoint) => {
+    expect(env.bitbucket.requestCount(endpoint)).toBe(1);
+  });
+
+  test.each(Object.entries(ENDPOINTS.hub))('docker hub %s called once', (_name, endpoint) => {
+    expect(env.hub.requestCount(endpoint)).toBe(1);
+  });
+
+  test('no other upstream requests', () => {
+    expect(env.bitbucket.requests()).toHaveLength(Object.keys(ENDPOINTS.bitbucket).length);
+    expect(env.hub.requests()).toHaveLength(Object.keys(ENDPOINTS.hub).length);
+  });
+});
+
+describe('cached responses', () => {
+  let env: PanelEnvironment;
+
+  beforeAll(async () => {
+    env = await startPanelEnvironment();
+  });
+  beforeEach(() => {
+    env.resetSimulators();
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  test('fresh responses need no upstream call', async () => {
+    await env.view('bubbleupnp-server');
+    env.resetSimulators();
+    const { page } = await env.view('bubbleupnp-server');
+
+    expect(page.stats.pulls?.text).toBe('1.3M');
+    expect(env.bitbucket.requests()).toEqual([]);
+    expect(env.hub.requests()).toEqual([]);
+  });
+
+  test('missing image 404 is remembered', async () => {
+    const ghostRepository = /^\/v2\/repositories\/acme-ws\/ghost-image\/$/;
+    const notFound = 'Docker Hub has no public image acme-ws/ghost-image. It does not exist, or it is private.';
+
+    const first = await env.view('ghost-image');
+    expect(noticeTexts(first.page, 'error')).toContain(notFound);
+    expect(env.hub.requestCount(ghostRepository)).toBe(1);
+
+    env.hub.resetRequests();
+    const second = await env.view('ghost-image');
+    expect(noticeTexts(second.page, 'error')).toContain(notFound);
+    expect(env.hub.requestCount(ghostRepository)).toBe(0);
+  });
+});
