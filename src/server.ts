@@ -10,6 +10,7 @@ import { createLogger, Logger } from './logger';
 
 /** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 10_000;
+const IDLE_CLOSE_INTERVAL_MS = 100;
 
 export interface RunningServer {
   url: string;
@@ -29,10 +30,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
+      // A keep-alive connection becomes idle only after its last response, so idle
+      // connections are closed repeatedly until the server has none left.
+      const closeIdle = setInterval(() => server.closeIdleConnections(), IDLE_CLOSE_INTERVAL_MS);
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
       });
+      clearInterval(closeIdle);
       await handle.close();
       await shared.close();
     })();
@@ -54,7 +59,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger(config.logLevel);
   process.on('unhandledRejection', (reason) => {
-    logger.error({ err: reason instanceof Error ? { type: reason.name, message: reason.message } : String(reason) }, 'unhandled promise rejection');
+    logger.error({ error: reason instanceof Error ? { type: reason.name, message: reason.message } : String(reason) }, 'unhandled promise rejection');
   });
 
   const running = await startServer(config, logger);
@@ -72,7 +77,7 @@ async function main(): Promise<void> {
         process.exit(0);
       },
       (error: Error) => {
-        logger.error({ err: { type: error.name, message: error.message } }, 'error while stopping');
+        logger.error({ error: { type: error.name, message: error.message } }, 'error while stopping');
         process.exit(1);
       },
     );

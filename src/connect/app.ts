@@ -51,7 +51,7 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
   const tenantStore = new TenantStore(addon.settings);
   const tenants = new CachedTenantStore(tenantStore, shared.tenantEvents);
   const cache = new UpstreamCache(shared.cacheBackend, shared.callSharing, {
-    backendError: (operation, error) => logger.warn({ area: 'cache', operation, err: errorSummary(error) }, 'cache backend failed'),
+    backendError: (operation, error) => logger.warn({ area: 'cache', operation, error: errorSummary(error) }, 'cache backend failed'),
   });
   const bitbucket = new BitbucketClient({ userAgent: USER_AGENT, maxFileBytes: config.configFileMaxBytes });
   const dockerHub = new DockerHubClient({
@@ -158,7 +158,7 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
   });
   app.use(errorHandler(config.environment === 'production'));
 
-  const ready = waitForStore(addon);
+  const ready = waitForStore(addon, config);
   return {
     app,
     tenants,
@@ -178,7 +178,7 @@ interface AddonLike {
     set(key: string, value: unknown, clientKey: string): Promise<unknown>;
     del(clientKey: string): Promise<unknown>;
     connectionPromise?: Promise<unknown>;
-    sequelize?: { close(): Promise<void> };
+    sequelize?: { close(): Promise<void>; query(sql: string): Promise<unknown> };
   };
 }
 
@@ -227,8 +227,12 @@ function prepareSqliteFile(file: string): string {
   return file;
 }
 
-async function waitForStore(addon: AddonLike): Promise<void> {
+async function waitForStore(addon: AddonLike, config: AppConfig): Promise<void> {
   await addon.settings.connectionPromise;
+  if (config.database.kind === 'sqlite' && config.database.file !== ':memory:') {
+    // Write-ahead logging lets panel views read tenants while an install writes.
+    await addon.settings.sequelize?.query('PRAGMA journal_mode=WAL');
+  }
 }
 
 async function closeStore(addon: AddonLike): Promise<void> {
@@ -267,9 +271,9 @@ function errorHandler(production: boolean) {
     const log: Logger = response.locals.log;
     const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
     if (status >= 500) {
-      log.error({ err: errorSummary(error, !production) }, 'request failed');
+      log.error({ error: errorSummary(error, !production) }, 'request failed');
     } else {
-      log.warn({ status, err: errorSummary(error) }, 'request rejected');
+      log.warn({ status, error: errorSummary(error) }, 'request rejected');
     }
     if (response.headersSent) {
       next(error);

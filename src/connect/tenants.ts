@@ -39,6 +39,9 @@ const storedTenantSchema = z.object({
 });
 
 export class TenantStore {
+  /** Tail of the write queue. sqlite allows one writer at a time, and concurrent Sequelize transactions fail with SQLITE_BUSY. */
+  private writes: Promise<unknown> = Promise.resolve();
+
   constructor(private readonly settings: SettingsStore) {}
 
   async get(clientKey: string): Promise<Tenant | undefined> {
@@ -51,12 +54,18 @@ export class TenantStore {
   }
 
   async save(tenant: Tenant): Promise<void> {
-    await this.settings.set(CLIENT_INFO_KEY, tenant, tenant.clientKey);
+    await this.serialized(() => this.settings.set(CLIENT_INFO_KEY, tenant, tenant.clientKey));
   }
 
   /** Deletes every row the tenant has in the settings store. */
   async delete(clientKey: string): Promise<void> {
-    await this.settings.del(clientKey);
+    await this.serialized(() => this.settings.del(clientKey));
+  }
+
+  private serialized<T>(write: () => Promise<T>): Promise<T> {
+    const result = this.writes.then(write, write);
+    this.writes = result.catch(() => undefined);
+    return result;
   }
 }
 

@@ -38,7 +38,9 @@ export function formatExactCount(value: number): string {
     return 'unknown';
   }
   // Adding 0 turns -0, which JSON can carry, into 0.
-  return (Math.round(value) + 0).toLocaleString('en-US');
+  const text = (Math.round(value) + 0).toLocaleString('en-US');
+  // Beyond 2^53 a JSON number has already been rounded while parsing.
+  return Number.isSafeInteger(Math.round(value)) ? text : `about ${text}`;
 }
 
 const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];

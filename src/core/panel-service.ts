@@ -59,12 +59,20 @@ export type Section<T> =
 /** What was found in the config file, kept in the cache instead of the file's bytes. */
 type ConfigLookup = ConfigFileResult | { kind: 'missing' } | { kind: 'redirected' } | { kind: 'too-large' };
 
+/** An earlier answer served because the upstream failed or was too slow. */
+export interface Staleness {
+  storedAt: number;
+  reason?: UpstreamError;
+}
+
 export type PanelData =
-  | { state: 'disabled'; repository: RepositoryPath; reason: 'no-file' | 'empty-repository' }
+  | { state: 'disabled'; repository: RepositoryPath; reason: 'no-file' | 'empty-repository'; bitbucketStale?: Staleness }
   | { state: 'bitbucket-error'; repository: RepositoryPath; error: UpstreamError }
-  | { state: 'config-error'; repository: RepositoryPath; problem: string; line?: number }
+  | { state: 'config-error'; repository: RepositoryPath; problem: string; line?: number; bitbucketStale?: Staleness }
   | {
       state: 'ready';
+      /** Set when the main branch or the config file came from an earlier answer. */
+      bitbucketStale?: Staleness;
       repository: RepositoryPath;
       image: ImageRef;
       imageSource: 'file' | 'default';
@@ -105,13 +113,16 @@ export class PanelService {
     const bitbucket = new BitbucketCalls(this.options, this.policies, request, keys);
 
     let branch: string | null;
+    let bitbucketStale: Staleness | undefined;
     try {
-      branch = (await bitbucket.mainBranch()).value;
+      const cached = await bitbucket.mainBranch();
+      branch = cached.value;
+      bitbucketStale = oldestStale(bitbucketStale, cached);
     } catch (error) {
       return { state: 'bitbucket-error', repository, error: asUpstreamError(error) };
     }
     if (branch === null) {
-      return { state: 'disabled', repository, reason: 'empty-repository' };
+      return { state: 'disabled', repository, reason: 'empty-repository', bitbucketStale };
     }
 
     // A branch name with "/" cannot be told apart from the file path in a src URL,
@@ -124,25 +135,33 @@ export class PanelService {
 
     let lookup: ConfigLookup;
     try {
-      lookup = (await configLookup).value;
+      const cached = await configLookup;
+      lookup = cached.value;
+      bitbucketStale = oldestStale(bitbucketStale, cached);
     } catch (error) {
       return { state: 'bitbucket-error', repository, error: asUpstreamError(error) };
     }
     const resolved = this.resolveImage(lookup, repository);
     if (resolved.state !== 'resolved') {
-      return resolved.data;
+      return { ...resolved.data, bitbucketStale } as PanelData;
     }
 
     const image = resolved.image;
     const hub = new DockerHubCalls(this.options, this.policies, request, image, keys.hub(image));
+    const statuses = head.then(async (cachedHead) => {
+      const cached = await bitbucket.commitStatuses(cachedHead.value);
+      // Statuses of a head commit that may be out of date are out of date too.
+      return cachedHead.stale && !cached.stale ? { ...cached, stale: true, storedAt: cachedHead.storedAt, error: cachedHead.error } : cached;
+    });
     const [hubRepository, tags, hubBuild, commitStatuses] = await Promise.all([
       settle(hub.repository()),
       settle(hub.tags()),
       settle(hub.latestBuild()),
-      settle(head.then((cached) => bitbucket.commitStatuses(cached.value))),
+      settle(statuses),
     ]);
     return {
       state: 'ready',
+      bitbucketStale,
       repository,
       image,
       imageSource: resolved.source,
@@ -294,6 +313,13 @@ class DockerHubCalls {
       call(this.image, Date.now() + this.options.upstreamTimeoutMs),
     );
   }
+}
+
+function oldestStale(current: Staleness | undefined, cached: Cached<unknown>): Staleness | undefined {
+  if (!cached.stale || (current && current.storedAt <= cached.storedAt)) {
+    return current;
+  }
+  return { storedAt: cached.storedAt, reason: cached.error };
 }
 
 async function settle<T>(promise: Promise<Cached<T>>): Promise<Section<T>> {

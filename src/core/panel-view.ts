@@ -47,6 +47,8 @@ export interface NoticeView {
 export interface PanelView {
   state: PanelData['state'];
   repositoryName: string;
+  /** Shown when the repository's config or main branch came from an earlier answer. */
+  bitbucketStaleNotice?: NoticeView;
   /** Shown alone when the panel has nothing else to show. */
   notice?: NoticeView;
   configLine?: number;
@@ -82,7 +84,14 @@ export interface PanelViewOptions {
 
 export function buildPanelView(data: PanelData, options: PanelViewOptions): PanelView {
   const repositoryName = `${data.repository.workspace}/${data.repository.slug}`;
-  const base = { state: data.state, repositoryName, notes: [] };
+  const stale = data.state === 'bitbucket-error' ? undefined : data.bitbucketStale;
+  const bitbucketStaleNotice = stale
+    ? {
+        level: 'warning' as const,
+        text: `Repository settings from ${formatAge(stale.storedAt, options.now)}${stale.reason ? `: ${shortReason(stale.reason, options.now)}` : ''}`,
+      }
+    : undefined;
+  const base = { state: data.state, repositoryName, notes: [], bitbucketStaleNotice };
   switch (data.state) {
     case 'disabled':
       return {
@@ -251,9 +260,15 @@ function staleNotice(section: Section<unknown>, now: number): NoticeView | undef
   if (section.state !== 'ok' || !section.stale) {
     return undefined;
   }
-  const age = formatRelativeTime(section.storedAt, now);
+  const age = formatAge(section.storedAt, now);
   const reason = section.staleReason ? `: ${shortReason(section.staleReason, now)}` : '';
   return { level: 'warning', text: `Stale data from ${age}${reason}` };
+}
+
+/** Formats when a cached answer was stored, for "Stale data from …". */
+function formatAge(storedAt: number, now: number): string {
+  const relative = formatRelativeTime(storedAt, now);
+  return relative === 'just now' ? 'a few seconds ago' : relative;
 }
 
 function hubErrorText(error: UpstreamError, reference: string, source: 'file' | 'default', now: number): string {

@@ -43,12 +43,12 @@ export async function createRedisSharedState(url: string, logger: Logger): Promi
       // ioredis reports every reconnect attempt; one line per 10 seconds is enough.
       if (Date.now() - lastErrorLogged > 10_000) {
         lastErrorLogged = Date.now();
-        log.warn({ err: { type: error.name, message: error.message } }, 'Redis connection error; using local state');
+        log.warn({ error: { type: error.name, message: error.message } }, 'Redis connection error; using local state');
       }
     });
   }
   await Promise.all([client.connect(), subscriber.connect()]).catch((error: Error) => {
-    log.warn({ err: { type: error.name, message: error.message } }, 'Redis not reachable at start-up; will keep retrying');
+    log.warn({ error: { type: error.name, message: error.message } }, 'Redis not reachable at start-up; will keep retrying');
   });
 
   const listeners: Array<(clientKey: string) => void> = [];
