@@ -13,12 +13,23 @@ export class ConfigError extends Error {
   }
 }
 
-const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A decimal whole number within bounds; hex, exponents and fractions are rejected rather than reinterpreted. */
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d{1,9}$/, `a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .refine((value) => value >= min && value <= max, `a whole number from ${min} to ${max}`);
+const httpUrl = z
+  .string()
+  .url('an http:// or https:// URL')
+  .refine((value) => /^https?:\/\//i.test(value), 'an http:// or https:// URL');
 
 const schema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-  PORT: integer(0, 65535).default(3000),
-  AC_LOCAL_BASE_URL: z.string().url().optional(),
+  PORT: integer(1, 65535).default('3000'),
+  HOST: z.string().regex(/^[A-Za-z0-9.:[\]-]{1,255}$/, 'a host name or IP address to listen on').optional(),
+  AC_LOCAL_BASE_URL: httpUrl.optional(),
   AC_APP_KEY: z
     .string()
     .regex(/^[a-zA-Z0-9._-]{1,64}$/, 'letters, digits, ".", "_" and "-", at most 64 characters')
@@ -28,17 +39,17 @@ const schema = z.object({
     .regex(/^(sqlite:.+|postgres(ql)?:\/\/.+)$/, '"sqlite:" followed by a file path, or a postgres:// URL')
     .optional(),
   REDIS_URL: z.string().regex(/^rediss?:\/\/.+/, 'a redis:// or rediss:// URL').optional(),
-  DOCKER_HUB_URL: z.string().url().default('https://hub.docker.com'),
-  DOCKER_HUB_WEB_URL: z.string().url().optional(),
+  DOCKER_HUB_URL: httpUrl.default('https://hub.docker.com'),
+  DOCKER_HUB_WEB_URL: httpUrl.optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  UPSTREAM_TIMEOUT_MS: integer(100, 60_000).default(2500),
-  PANEL_BUDGET_MS: integer(200, 60_000).default(3000),
-  CONFIG_FILE_MAX_BYTES: integer(16, 1024 * 1024).default(64 * 1024),
-  JWT_LEEWAY_SECONDS: integer(0, 300).default(60),
-  CACHE_BITBUCKET_SECONDS: integer(0, 86_400).default(60),
-  CACHE_DOCKER_HUB_SECONDS: integer(0, 86_400).default(300),
-  CACHE_NOT_FOUND_SECONDS: integer(0, 86_400).default(60),
-  CACHE_STALE_KEEP_SECONDS: integer(1, 7 * 86_400).default(86_400),
+  UPSTREAM_TIMEOUT_MS: integer(100, 60_000).default('2500'),
+  PANEL_BUDGET_MS: integer(200, 60_000).default('3000'),
+  CONFIG_FILE_MAX_BYTES: integer(16, 1024 * 1024).default('65536'),
+  JWT_LEEWAY_SECONDS: integer(0, 300).default('60'),
+  CACHE_BITBUCKET_SECONDS: integer(0, 86_400).default('60'),
+  CACHE_DOCKER_HUB_SECONDS: integer(0, 86_400).default('300'),
+  CACHE_NOT_FOUND_SECONDS: integer(0, 86_400).default('60'),
+  CACHE_STALE_KEEP_SECONDS: integer(1, 7 * 86_400).default('86400'),
   INSTALL_ALLOW_LOOPBACK: z.enum(['true', 'false']).optional(),
   INSTALL_VERIFY_WITH_BITBUCKET: z.enum(['true', 'false']).optional(),
 });
@@ -46,6 +57,8 @@ const schema = z.object({
 export interface AppConfig {
   environment: 'development' | 'production' | 'test';
   port: number;
+  /** Address to listen on; undefined listens on every interface. */
+  host?: string;
   /** Public base URL of the add-on, without a trailing slash; goes into the descriptor. */
   localBaseUrl: string;
   /** Path part of localBaseUrl ("" or "/prefix"), which a proxy may or may not strip. */
@@ -80,7 +93,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const variable = String(issue.path[0]);
-    throw new ConfigError(`Invalid environment variable ${variable}: expected ${issue.message}`);
+    const value = String(present[variable] ?? '').slice(0, 80);
+    throw new ConfigError(`Invalid environment variable ${variable}=${JSON.stringify(value)}: expected ${issue.message}`);
   }
   const values = parsed.data;
   const production = values.NODE_ENV === 'production';
@@ -103,6 +117,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.c
   return {
     environment: values.NODE_ENV,
     port: values.PORT,
+    host: values.HOST,
     localBaseUrl,
     basePath: parsedBase.pathname.replace(/\/+$/, ''),
     appKey: values.AC_APP_KEY,

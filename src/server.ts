@@ -25,7 +25,14 @@ export async function startServer(config: AppConfig, logger: Logger): Promise<Ru
   await handle.ready;
   const server = http.createServer(handle.app);
   server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(config.port, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const where = `${config.host ?? 'every interface'} port ${config.port}`;
+      if (error.code === 'EADDRINUSE') reject(new Error(`Port ${config.port} is already in use; set PORT to a free port`));
+      else reject(new Error(`Could not listen on ${where}: ${error.message}`));
+    });
+    server.listen(config.port, config.host, resolve);
+  });
   const { port } = server.address() as AddressInfo;
   let stopping: Promise<void> | undefined;
   const stop = () => {

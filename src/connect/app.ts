@@ -185,7 +185,7 @@ interface AddonLike {
 function createAddon(app: express.Express, config: AppConfig, logger: Logger, root: string): AddonLike {
   const store =
     config.database.kind === 'sqlite'
-      ? { adapter: 'sequelize', dialect: 'sqlite', storage: prepareSqliteFile(config.database.file), logging: false }
+      ? { adapter: 'sequelize', dialect: 'sqlite', storage: prepareSqliteFile(config, root, config.database.file), logging: false }
       : { adapter: 'sequelize', url: config.database.url, logging: false };
   const aceLogger = {
     info: (...parts: unknown[]) => logger.debug({ area: 'ace' }, parts.map(String).join(' ')),
@@ -213,6 +213,9 @@ function createAddon(app: express.Express, config: AppConfig, logger: Logger, ro
     aceLogger as never,
     { descriptorFilename: path.join(root, 'atlassian-connect.json'), configFileName: '/dev/null' },
   ) as unknown as AddonLike;
+  // ACE substitutes {{localBaseUrl}} from the raw AC_LOCAL_BASE_URL when it is set, trailing
+  // slash included, which would give module URLs with "//". The descriptor is built here instead.
+  addon.descriptor = loadDescriptor(root, config);
   // ACE adds an unhandledRejection listener per instance; server.ts installs one for the process instead.
   for (const listener of process.listeners('unhandledRejection')) {
     if (!before.includes(listener)) process.removeListener('unhandledRejection', listener);
@@ -220,15 +223,43 @@ function createAddon(app: express.Express, config: AppConfig, logger: Logger, ro
   return addon;
 }
 
-function prepareSqliteFile(file: string): string {
-  if (file !== ':memory:') {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
+/** Reads atlassian-connect.json and substitutes the base URL and key, the only two placeholders it has. */
+export function loadDescriptor(root: string, config: Pick<AppConfig, 'localBaseUrl' | 'appKey'>): Record<string, unknown> {
+  const template = fs.readFileSync(path.join(root, 'atlassian-connect.json'), 'utf8');
+  const substitute = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      return value.replaceAll('{{localBaseUrl}}', config.localBaseUrl).replaceAll('{{appKey}}', config.appKey);
+    }
+    if (Array.isArray(value)) return value.map(substitute);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([key, entry]) => [key, substitute(entry)]));
+    }
+    return value;
+  };
+  return substitute(JSON.parse(template)) as Record<string, unknown>;
+}
+
+function prepareSqliteFile(config: AppConfig, root: string, file: string): string {
+  if (file === ':memory:') {
+    return file;
+  }
+  const folder = path.dirname(file);
+  // Only the default folder is created; a folder named in DATABASE_URL must exist, so a typo fails loudly.
+  if (folder === path.join(root, 'data') || folder === path.join(process.cwd(), 'data')) {
+    fs.mkdirSync(folder, { recursive: true });
+  } else if (!fs.existsSync(folder) || !fs.statSync(folder).isDirectory()) {
+    throw new Error(`Invalid environment variable DATABASE_URL: folder ${folder} does not exist`);
   }
   return file;
 }
 
 async function waitForStore(addon: AddonLike, config: AppConfig): Promise<void> {
-  await addon.settings.connectionPromise;
+  try {
+    await addon.settings.connectionPromise;
+  } catch (error) {
+    const where = config.database.kind === 'sqlite' ? `sqlite file ${config.database.file}` : 'PostgreSQL';
+    throw new Error(`Could not open the tenant store (${where}, from DATABASE_URL): ${(error as Error).message}`);
+  }
   if (config.database.kind === 'sqlite' && config.database.file !== ':memory:') {
     // Write-ahead logging lets panel views read tenants while an install writes.
     await addon.settings.sequelize?.query('PRAGMA journal_mode=WAL');

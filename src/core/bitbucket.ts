@@ -53,7 +53,15 @@ const statusSchema = z.object({
   updated_on: z.string().nullable().catch(null).optional(),
   created_on: z.string().nullable().catch(null).optional(),
 });
-const statusPageSchema = z.object({ values: z.array(statusSchema) });
+// An entry Bitbucket sends in an unexpected shape is dropped, so that it does not hide the others.
+const statusPageSchema = z.object({
+  values: z
+    .array(z.unknown())
+    .transform((entries) => entries.flatMap((entry) => {
+      const parsed = statusSchema.safeParse(entry);
+      return parsed.success ? [parsed.data] : [];
+    })),
+});
 export type BitbucketCommitStatus = z.infer<typeof statusSchema>;
 
 export type FileReadResult =

@@ -219,19 +219,22 @@ export class PanelService {
 }
 
 class CacheKeys {
+  private readonly tenantPrefix: string;
   private readonly prefix: string;
 
   constructor(clientKey: string, repository: RepositoryPath) {
     const repositoryKey = `${repository.workspace}/${repository.slug}`.toLowerCase();
-    this.prefix = `${tenantCachePrefix(clientKey)}bb:${repositoryKey}:`;
+    this.tenantPrefix = tenantCachePrefix(clientKey);
+    this.prefix = `${this.tenantPrefix}bb:${repositoryKey}:`;
   }
 
   bitbucket(name: string): string {
     return `${this.prefix}${name}`;
   }
 
+  /** Docker Hub answers depend on the image only, so repositories of one tenant that name the same image share them. */
   hub(image: ImageRef): (name: string) => string {
-    return (name) => `${this.prefix}hub:${image.namespace}/${image.name}:${name}`;
+    return (name) => `${this.tenantPrefix}hub:${image.namespace}/${image.name}:${name}`;
   }
 }
 

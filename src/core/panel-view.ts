@@ -152,7 +152,10 @@ function readyView(
 
   if (data.tags.state === 'ok') {
     view.tags = tagsView(data.tags.value, now);
-    view.tagsNotice = staleNotice(data.tags, now) ?? (view.tags.length === 0 ? info('No tags pushed yet.') : undefined);
+    // One stale notice covers both when the repository and its tags come from the same earlier answer time.
+    const summaryStale = repository.state === 'ok' && repository.stale;
+    const tagsStale = summaryStale ? undefined : staleNotice(data.tags, now);
+    view.tagsNotice = tagsStale ?? (view.tags.length === 0 ? info('No tags pushed yet.') : undefined);
   } else if (repository.state === 'ok' || data.tags.error.kind !== repository.error.kind) {
     view.tagsNotice = { level: 'error', text: `Tags: ${hubErrorText(data.tags.error, reference, data.imageSource, now)}` };
   }
@@ -227,7 +230,7 @@ function commitBuildsView(section: Section<BitbucketCommitStatus[]>, branch: str
       time: timeView(status.updated_on ?? status.created_on, now),
     };
   });
-  const notice = builds.length === 0 ? info(`No builds reported for the head commit of ${branch}.`) : staleNotice(section, now);
+  const notice = staleNotice(section, now) ?? (builds.length === 0 ? info(`No builds reported for the head commit of ${branch}.`) : undefined);
   return { commitBuilds: builds, commitBuildsNotice: notice };
 }
 

@@ -31,13 +31,18 @@ async function main(): Promise<void> {
   fs.rmSync(databaseFile, { force: true });
 
   const hub = await startDockerHubSimulator();
+  // Settings such as CACHE_DOCKER_HUB_SECONDS pass through; the demo fixes only where things run.
   const config = loadConfig({
+    LOG_LEVEL: 'warn',
+    ...process.env,
     NODE_ENV: 'development',
+    HOST: '127.0.0.1',
     PORT: String(port),
     AC_LOCAL_BASE_URL: `http://127.0.0.1:${port}`,
     DATABASE_URL: `sqlite:${databaseFile}`,
     DOCKER_HUB_URL: hub.url,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
+    DOCKER_HUB_WEB_URL: hub.url,
+    REDIS_URL: undefined,
   });
   const logger = createLogger(config.logLevel);
   const addon = await startServer(config, logger);
@@ -57,6 +62,9 @@ async function main(): Promise<void> {
       `  Docker Hub:         ${hub.url}`,
       '',
       `Open ${pageUrl}`,
+      `(every sandbox repository is listed at ${bitbucket.webUrl}/)`,
+      '',
+      'Fault injection and request logs of the simulators: see sandbox/README.md.',
       '',
       'Press Ctrl+C to stop.',
       '',

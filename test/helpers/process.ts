@@ -4,6 +4,7 @@
  */
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -33,6 +34,21 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Returns whether GET /healthz answers 200 within one second; a port that accepts but never answers counts as no. */
+function healthy(url: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const request = http.get(`${url}/healthz`, { timeout: 1000 }, (response) => {
+      response.resume();
+      resolve(response.statusCode === 200);
+    });
+    request.on('timeout', () => {
+      request.destroy();
+      resolve(false);
+    });
+    request.on('error', () => resolve(false));
+  });
+}
+
 export async function startAddonProcess(env: Record<string, string>, port?: number): Promise<AddonProcess> {
   const chosenPort = port ?? (await freePort());
   const url = `http://127.0.0.1:${chosenPort}`;
@@ -51,19 +67,16 @@ export async function startAddonProcess(env: Record<string, string>, port?: numb
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   child.stderr!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close' comes after the output streams have ended, so the output is complete by then.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
 
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) {
-      throw new Error(`add-on exited with ${child.exitCode} during start-up:\n${output}`);
+      const code = await exited;
+      throw new Error(`add-on exited with ${code} during start-up:\n${output}`);
     }
-    try {
-      const response = await fetch(`${url}/healthz`);
-      if (response.ok) break;
-    } catch {
-      // Not listening yet.
-    }
+    if (await healthy(url)) break;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   if (Date.now() >= deadline) {

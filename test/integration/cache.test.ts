@@ -102,3 +102,37 @@ describe('cached responses', () => {
     expect(env.hub.requestCount(ghostRepository)).toBe(0);
   });
 });
+
+describe('answers shared between repositories', () => {
+  let env: PanelEnvironment;
+
+  beforeAll(async () => {
+    env = await startPanelEnvironment();
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  test('same image, one docker hub call', async () => {
+    env.bitbucket.setFile('acme-ws', 'centos-tomcat', '.docker-repository.yml', Buffer.from('repository: _/nginx\n'));
+    const first = await env.view('web-proxy');
+    const second = await env.view('centos-tomcat');
+
+    expect(first.page.stats.pulls?.text).toBe('12.9B');
+    expect(second.page.stats.pulls?.text).toBe('12.9B');
+    expect(env.hub.requestCount(/^\/v2\/repositories\/library\/nginx\/$/)).toBe(1);
+  });
+
+  test('malformed status entry dropped alone', async () => {
+    env.bitbucket.setFault(/\/repositories\/acme-ws\/widget-api\/commit\/[0-9a-f]+\/statuses$/, {
+      kind: 'json',
+      body: { values: [{ state: 'SUCCESSFUL', name: 'Good build', key: 'good' }, { name: 'no state' }, 'text'] },
+    });
+    env.bitbucket.setFile('acme-ws', 'widget-api', '.docker-repository.yml', Buffer.from(''));
+    const { html } = await env.view('widget-api');
+
+    expect(html).toContain('lozenge-passing');
+    expect(html).toContain('Good build');
+    expect(html).not.toContain('no state');
+  });
+});

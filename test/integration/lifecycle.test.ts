@@ -408,8 +408,8 @@ describe('uninstall', () => {
   });
   /** Cache keys of the acme-ws/web-proxy panel: one Bitbucket response and one Docker Hub response. */
   const acmeCacheKeys = () => {
-    const repositoryPrefix = `${tenantCachePrefix(acme.clientKey)}bb:acme-ws/web-proxy:`;
-    return [`${repositoryPrefix}main-branch`, `${repositoryPrefix}hub:library/nginx:repository`];
+    const tenantPrefix = tenantCachePrefix(acme.clientKey);
+    return [`${tenantPrefix}bb:acme-ws/web-proxy:main-branch`, `${tenantPrefix}hub:library/nginx:repository`];
   };
   const cached = async (key: string) => sandbox.addon.shared.cacheBackend.get(key);
 

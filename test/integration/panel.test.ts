@@ -264,7 +264,7 @@ describe('panel of each sandbox repository', () => {
       expect(page.state).toBe('ready');
       expect(page.stats.stars?.text).toBe('—');
       expect(page.stats.pulls?.text).toBe('0');
-      expect(page.stats['last-pushed']?.text).toBe('never');
+      expect(page.stats['last-pushed']?.text).toBe('—');
       expect(html).not.toMatch(/NaN|undefined|Invalid Date/);
     } finally {
       env.bitbucket.setFile('acme-ws', 'sparse-metadata', CONFIG_FILE, null);

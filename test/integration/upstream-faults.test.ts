@@ -299,7 +299,7 @@ describe('docker hub repository bodies', () => {
     expect(page.state).toBe('ready');
     expect(page.stats.stars?.text).toBe('—');
     expect(page.stats.pulls?.text).toBe('0');
-    expect(page.stats['last-pushed']?.text).toBe('never');
+    expect(page.stats['last-pushed']?.text).toBe('—');
     expect(html).not.toContain('NaN');
     expect(html).not.toContain('undefined');
     expect(html).not.toContain('Invalid Date');
