@@ -72,4 +72,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "scripts/container/healthcheck.cjs"]
 
 # Node.js runs as PID 1 directly, so SIGTERM reaches the add-on's own graceful shutdown.
-CMD ["node", "dist/src/server.js"]
+# The heap cap matches npm start: without it V8 keeps far more heap reserved than the
+# add-on's live objects need (docs/benchmarks.md, memory benchmark).
+CMD ["node", "--max-old-space-size=256", "dist/src/server.js"]

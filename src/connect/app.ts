@@ -46,6 +46,8 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
   app.set('query parser', 'simple');
   app.set('trust proxy', true);
   app.disable('x-powered-by');
+  // Panels are no-store and per request, so ETags only cost a hash of every body.
+  app.set('etag', false);
 
   const addon = createAddon(app, config, logger, root);
   const tenantStore = new TenantStore(addon.settings);

@@ -3,6 +3,7 @@
  * with `iss` = add-on key, `sub` = the tenant's clientKey and a query string hash
  * over the exact request. Requests go to the tenant's `baseApiUrl`.
  */
+import { createSecretKey } from 'node:crypto';
 import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
 import jwt from 'jsonwebtoken';
 import { z } from 'zod';
@@ -175,7 +176,8 @@ export function signRequest(credentials: BitbucketCredentials, pathAndQuery: str
   const qsh = createQueryStringHash(fromMethodAndUrl('GET', pathAndQuery));
   return jwt.sign(
     { iss: credentials.appKey, sub: credentials.clientKey, iat: issuedAt, exp: issuedAt + TOKEN_LIFETIME_SECONDS, qsh },
-    credentials.sharedSecret,
+    // A KeyObject skips jsonwebtoken 9's failed attempt to parse a string secret as a PEM private key.
+    createSecretKey(Buffer.from(credentials.sharedSecret, 'utf8')),
     { algorithm: 'HS256' },
   );
 }

@@ -4,6 +4,7 @@
  * add-on's REST API calls.
  */
 import { createQueryStringHash, fromMethodAndUrl } from 'atlassian-jwt';
+import { createSecretKey } from 'node:crypto';
 import jwt, { JwtPayload } from 'jsonwebtoken';
 
 /** Lifetime of the tokens the simulator signs, in seconds. */
@@ -54,7 +55,8 @@ export function signHostToken(options: HostTokenOptions): string {
   if (!options.omitQsh) {
     claims.qsh = options.qsh ?? queryStringHash(options.method, options.pathAndQuery);
   }
-  return jwt.sign(claims, options.secret, { algorithm: 'HS256' });
+  // A KeyObject skips jsonwebtoken 9's failed attempt to read a string secret as a PEM key.
+  return jwt.sign(claims, createSecretKey(Buffer.from(options.secret, 'utf8')), { algorithm: 'HS256' });
 }
 
 export interface ApiCaller {
@@ -104,7 +106,7 @@ export function verifyApiToken<T extends ApiCaller>(
   }
 
   try {
-    jwt.verify(token, caller.sharedSecret, { algorithms: ['HS256'], clockTimestamp: Math.floor(now / 1000) });
+    jwt.verify(token, createSecretKey(Buffer.from(caller.sharedSecret, 'utf8')), { algorithms: ['HS256'], clockTimestamp: Math.floor(now / 1000) });
   } catch (error) {
     return { ok: false, reason: `signature or time check failed: ${(error as Error).message}` };
   }
