@@ -2,7 +2,7 @@
 # Builds a copy of the add-on with a patch to src/ applied, so that the benchmarks
 # can compare it with the current build without touching this working tree:
 #
-#   bench/candidates/build.sh bench/candidates/jwt-key-object.patch /tmp/addon-candidate
+#   bench/candidates/build.sh /tmp/my-change.patch /tmp/addon-candidate
 #   BENCH_ADDON_ROOT=/tmp/addon-candidate BENCH_RESULT_SUFFIX=candidate npm run bench:throughput
 #
 # The copy gets src/, views/, public/, the descriptor and package.json, a symlink

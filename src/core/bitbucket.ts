@@ -103,14 +103,7 @@ export class BitbucketClient {
    */
   async checkCredentials(credentials: BitbucketCredentials, workspaceUuid: string, deadline: number) {
     const path = `/2.0/repositories/${encodeURIComponent(workspaceUuid)}?pagelen=1`;
-    const response = await fetchBounded({
-      service: 'bitbucket',
-      url: this.url(credentials, path),
-      headers: { Authorization: `JWT ${signRequest(credentials, path)}` },
-      deadline,
-      maxBytes: MAX_JSON_BYTES,
-      userAgent: this.options.userAgent,
-    });
+    const response = await this.signedGet(credentials, path, deadline, MAX_JSON_BYTES);
     if (response.status === 200) return 'confirmed';
     if (response.status === 401 || response.status === 403) return 'rejected';
     throw errorForStatus('bitbucket', response);
@@ -126,14 +119,7 @@ export class BitbucketClient {
   ): Promise<FileReadResult> {
     const encodedPath = filePath.split('/').map(encodeURIComponent).join('/');
     const path = `${repositoryUrlPath(repository)}/src/${encodeURIComponent(revision)}/${encodedPath}`;
-    const response = await fetchBounded({
-      service: 'bitbucket',
-      url: this.url(credentials, path),
-      headers: { Authorization: `JWT ${signRequest(credentials, path)}`, Accept: '*/*' },
-      deadline,
-      maxBytes: this.options.maxFileBytes,
-      userAgent: this.options.userAgent,
-    });
+    const response = await this.signedGet(credentials, path, deadline, this.options.maxFileBytes, '*/*');
     if (response.status === 404) {
       return { kind: 'missing' };
     }
@@ -147,22 +133,25 @@ export class BitbucketClient {
   }
 
   private async getJson<T>(credentials: BitbucketCredentials, path: string, deadline: number, schema: z.ZodType<T, z.ZodTypeDef, unknown>) {
-    const response = await fetchBounded({
-      service: 'bitbucket',
-      url: this.url(credentials, path),
-      headers: { Authorization: `JWT ${signRequest(credentials, path)}` },
-      deadline,
-      maxBytes: MAX_JSON_BYTES,
-      userAgent: this.options.userAgent,
-    });
+    const response = await this.signedGet(credentials, path, deadline, MAX_JSON_BYTES);
     if (response.status !== 200) {
       throw errorForStatus('bitbucket', response);
     }
     return parseJsonBody('bitbucket', response, schema);
   }
 
-  private url(credentials: BitbucketCredentials, path: string): string {
-    return `${credentials.baseApiUrl.replace(/\/+$/, '')}${path}`;
+  /** Sends a GET signed for exactly `path` to the tenant's API host. */
+  private signedGet(credentials: BitbucketCredentials, path: string, deadline: number, maxBytes: number, accept?: string) {
+    const headers: Record<string, string> = { Authorization: `JWT ${signRequest(credentials, path)}` };
+    if (accept) headers.Accept = accept;
+    return fetchBounded({
+      service: 'bitbucket',
+      url: `${credentials.baseApiUrl.replace(/\/+$/, '')}${path}`,
+      headers,
+      deadline,
+      maxBytes,
+      userAgent: this.options.userAgent,
+    });
   }
 }
 

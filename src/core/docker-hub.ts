@@ -11,7 +11,8 @@ import { RateLimitGate } from './rate-limit';
 
 /** Docker Hub answers repository objects of a few kilobytes; full READMEs can reach hundreds. */
 const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
-export const TAGS_PAGE_SIZE = 10;
+/** Tags shown in the sidebar: one page of the newest, sized for a narrow column. */
+export const TAGS_PAGE_SIZE = 5;
 
 /** Counts arrive as JSON numbers; a digit string is read as a number, anything else as unknown. */
 const count = z.preprocess((value) => {

@@ -71,6 +71,30 @@ export function parseTimestamp(value: string | null | undefined): number | undef
   if (typeof value !== 'string' || value.length > 64) {
     return undefined;
   }
+  const known = parsedTimestamps.get(value);
+  if (known !== undefined) {
+    return known ?? undefined;
+  }
+  const parsed = parseTimestampText(value);
+  remember(parsedTimestamps, value, parsed ?? null);
+  return parsed;
+}
+
+/**
+ * Cached answers of parseTimestamp and formatExactTime. A panel renders the same
+ * few cached upstream timestamps over and over, and parsing and formatting them
+ * showed up in panel profiles. Each map is cleared when it reaches its bound.
+ */
+const MEMO_MAX_ENTRIES = 10_000;
+const parsedTimestamps = new Map<string, number | null>();
+const exactTimes = new Map<number, string>();
+
+function remember<K, V>(memo: Map<K, V>, key: K, value: V): void {
+  if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+  memo.set(key, value);
+}
+
+function parseTimestampText(value: string): number | undefined {
   const withMilliseconds = value.replace(/(\.\d{3})\d+/, '$1');
   // A time without a zone would be read in the server's zone; both upstreams mean UTC.
   const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(withMilliseconds);
@@ -109,5 +133,9 @@ export function formatRelativeTime(epochMs: number, now: number): string {
 
 /** Formats an exact time in UTC for the hover title. */
 export function formatExactTime(epochMs: number): string {
-  return new Date(epochMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  const known = exactTimes.get(epochMs);
+  if (known !== undefined) return known;
+  const text = new Date(epochMs).toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC');
+  remember(exactTimes, epochMs, text);
+  return text;
 }
