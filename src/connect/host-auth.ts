@@ -10,7 +10,7 @@ import type { Request } from 'express';
 import jwt, { JwtPayload } from 'jsonwebtoken';
 import { Tenant } from './tenants';
 
-/** Why a request was rejected; for the log only, because every client sees the same 401. */
+/** Rejection of a host request. The message is for the log only, because every client gets the same 401. */
 export class HostAuthError extends Error {
   constructor(reason: string) {
     super(reason);

@@ -68,7 +68,7 @@ export function installedHandler(options: LifecycleOptions): Handler {
 
     const existing = await options.tenants.get(payload.clientKey);
     if (existing) {
-      // A reinstall must prove it comes from the host that holds the current secret.
+      // A reinstall must be signed with the current secret, which only the installing host has.
       try {
         const verified = await verifyHostRequest(request, options.auth);
         if (verified.tenant.clientKey !== payload.clientKey) {

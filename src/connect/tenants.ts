@@ -1,6 +1,6 @@
 /**
  * Installed workspaces ("tenants"), kept in ACE's settings store: sqlite by
- * default, PostgreSQL when DATABASE_URL says so. Only the fields the add-on needs
+ * default, PostgreSQL when DATABASE_URL names it. Only the fields the add-on needs
  * are stored, never the whole install payload.
  */
 import { LRUCache } from 'lru-cache';

@@ -17,13 +17,13 @@ const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 
 export interface CacheLifetimes {
-  /** How long Bitbucket answers (main branch, config file, head commit, statuses) are served without a call. */
+  /** Freshness of Bitbucket responses (main branch, config file, head commit, statuses): served without a call. */
   bitbucketFreshMs: number;
-  /** How long Docker Hub answers (repository, tags) are served without a call. */
+  /** Freshness of Docker Hub responses (repository, tags): served without a call. */
   dockerHubFreshMs: number;
   /** How long a 404 is remembered, so that a missing image does not cost a call per view. */
   notFoundMs: number;
-  /** How long an answer is kept to be shown, marked stale, when its upstream fails. */
+  /** Retention of a response, shown marked stale when its upstream fails. */
   staleKeepMs: number;
 }
 
@@ -56,7 +56,7 @@ export type Section<T> =
   | { state: 'ok'; value: T; storedAt: number; stale: boolean; staleReason?: UpstreamError }
   | { state: 'error'; error: UpstreamError };
 
-/** What was found in the config file, kept in the cache instead of the file's bytes. */
+/** Result of reading the config file, cached instead of the file's bytes. */
 type ConfigLookup = ConfigFileResult | { kind: 'missing' } | { kind: 'redirected' } | { kind: 'too-large' };
 
 /** An earlier answer served because the upstream failed or was too slow. */
@@ -125,7 +125,7 @@ export class PanelService {
       return { state: 'disabled', repository, reason: 'empty-repository', bitbucketStale };
     }
 
-    // A branch name with "/" cannot be told apart from the file path in a src URL,
+    // A branch name with "/" is ambiguous with the file path in a src URL,
     // so the file is read at the head commit instead.
     const head = bitbucket.branchHead(branch);
     const configLookup = branch.includes('/')
@@ -238,7 +238,7 @@ class CacheKeys {
   }
 }
 
-/** Every cache key of a tenant starts with this; the clientKey is encoded so that no prefix of one tenant matches another. */
+/** Returns the prefix of every cache key of a tenant; the clientKey is encoded so that no tenant's prefix matches another's keys. */
 export function tenantCachePrefix(clientKey: string): string {
   return `t:${encodeURIComponent(clientKey)}:`;
 }
