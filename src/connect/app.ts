@@ -3,11 +3,10 @@
  * this add-on's own lifecycle and panel routes, static files, health checks and
  * error handling. `createApp` does not listen; server.ts and the tests do.
  */
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import ace from 'atlassian-connect-express';
-import express, { NextFunction, Request, Response, Router } from 'express';
+import express, { Router } from 'express';
 import nunjucks from 'nunjucks';
 import type { AppConfig } from '../config';
 import { BitbucketClient } from '../core/bitbucket';
@@ -19,6 +18,7 @@ import type { Logger } from '../logger';
 import { findProjectRoot } from '../paths';
 import { SharedState } from '../infra/shared-state';
 import { HostAuthOptions } from './host-auth';
+import { errorHandler, errorSummary, requestLogging } from './http-middleware';
 import { asyncHandler, installedHandler, uninstalledHandler } from './lifecycle';
 import { panelHandler } from './panel-route';
 import { baseSecurityHeaders } from './security';
@@ -26,11 +26,10 @@ import { CachedTenantStore, TenantStore } from './tenants';
 
 const USER_AGENT = 'docker-hub-for-bitbucket/0.1 (+https://bitbucket.org)';
 const INSTALL_CONFIRM_TIMEOUT_MS = 5000;
-const REQUEST_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export interface AppHandle {
   app: express.Express;
-  tenants: TenantStore;
+  tenants: CachedTenantStore;
   cache: UpstreamCache;
   /** Resolves when the tenant store is ready. */
   ready: Promise<void>;
@@ -101,7 +100,6 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
         }
       : undefined,
     purgeTenant: (clientKey: string) => cache.deleteByPrefix(tenantCachePrefix(clientKey)),
-    onTenantChanged: (clientKey: string) => tenants.invalidate(clientKey),
     logger,
   };
 
@@ -271,68 +269,4 @@ async function waitForStore(addon: AddonLike, config: AppConfig): Promise<void> 
 async function closeStore(addon: AddonLike): Promise<void> {
   await addon.settings.connectionPromise?.catch(() => undefined);
   await addon.settings.sequelize?.close();
-}
-
-function requestLogging(logger: Logger) {
-  return (request: Request, response: Response, next: NextFunction) => {
-    const header = request.headers['x-request-id'];
-    const requestId = typeof header === 'string' && REQUEST_ID_PATTERN.test(header) ? header : crypto.randomUUID();
-    const started = process.hrtime.bigint();
-    // Read now: mounted routers change request.path while they run.
-    const requestPath = request.originalUrl.split('?')[0];
-    response.set('X-Request-Id', requestId);
-    response.locals.log = logger.child({ requestId });
-    response.locals.logFields = {};
-    response.on('finish', () => {
-      const durationMs = Number(process.hrtime.bigint() - started) / 1e6;
-      // The path only: the query string carries the host's JWT.
-      const entry = {
-        method: request.method,
-        path: requestPath,
-        status: response.statusCode,
-        durationMs: Math.round(durationMs * 10) / 10,
-        ...response.locals.logFields,
-      };
-      response.locals.log.info(entry, 'request completed');
-    });
-    next();
-  };
-}
-
-function errorHandler(production: boolean) {
-  return (error: unknown, request: Request, response: Response, next: NextFunction) => {
-    const log: Logger = response.locals.log;
-    const status = typeof (error as { status?: unknown }).status === 'number' ? (error as { status: number }).status : 500;
-    if (status >= 500) {
-      log.error({ error: errorSummary(error, !production) }, 'request failed');
-    } else {
-      log.warn({ status, error: errorSummary(error) }, 'request rejected');
-    }
-    if (response.headersSent) {
-      next(error);
-      return;
-    }
-    response.set('Cache-Control', 'no-store');
-    if (status >= 500) {
-      response.status(status).type('text').send('Internal error. Try again in a moment.');
-      return;
-    }
-    response.status(status).json({ message: clientErrorMessage(error, status) });
-  };
-}
-
-/** Describes a 4xx raised by Express's body parsers, such as invalid JSON or a body over the limit. */
-function clientErrorMessage(error: unknown, status: number): string {
-  const type = (error as { type?: unknown }).type;
-  if (type === 'entity.parse.failed') return 'Invalid request body: it is not valid JSON';
-  if (type === 'entity.too.large') return 'Invalid request body: it is larger than 64 KiB';
-  if (status === 415) return 'Unsupported content type';
-  return 'Bad request';
-}
-
-function errorSummary(error: unknown, withStack = false): Record<string, unknown> {
-  if (error instanceof Error) {
-    return withStack ? { type: error.name, message: error.message, stack: error.stack } : { type: error.name, message: error.message };
-  }
-  return { message: String(error) };
 }

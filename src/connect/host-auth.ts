@@ -94,6 +94,8 @@ export function queryStringHash(request: Request, basePath: string): string {
   });
 }
 
+// NOTE: a base path equal to a route's own first segment (such as "/panel") is
+// ambiguous behind a proxy that strips it; choose a base path no route starts with.
 export function stripBasePath(path: string, basePath: string): string {
   if (basePath === '' || basePath === '/') {
     return path;

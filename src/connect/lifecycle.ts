@@ -8,7 +8,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger';
 import { HostAuthError, HostAuthOptions, verifyHostRequest } from './host-auth';
-import type { Tenant, TenantStore } from './tenants';
+import type { Tenant, Tenants } from './tenants';
 
 const PRODUCTION_BASE_URL = 'https://bitbucket.org';
 const PRODUCTION_API_URL = 'https://api.bitbucket.org';
@@ -30,15 +30,14 @@ type InstallPayload = z.infer<typeof installPayloadSchema>;
 
 export interface LifecycleOptions {
   appKey: string;
-  tenants: TenantStore;
+  /** Its save and delete must also drop cached copies in every process, as CachedTenantStore does. */
+  tenants: Tenants;
   auth: HostAuthOptions;
   allowLoopbackHosts: boolean;
   /** Confirms new credentials with Bitbucket before a first install is stored; undefined skips the check. */
   confirmInstall?: (payload: Tenant) => Promise<'confirmed' | 'rejected' | 'unavailable'>;
   /** Removes everything cached for a tenant. */
   purgeTenant(clientKey: string): Promise<void>;
-  /** Called after a tenant's secret changed or the tenant was removed. */
-  onTenantChanged(clientKey: string): void;
   logger: Logger;
 }
 
@@ -94,7 +93,6 @@ export function installedHandler(options: LifecycleOptions): Handler {
       }
     }
     await options.tenants.save(tenant);
-    options.onTenantChanged(tenant.clientKey);
     log.info({ reinstall: Boolean(existing) }, 'tenant installed');
     response.status(204).end();
   });
@@ -114,7 +112,6 @@ export function uninstalledHandler(options: LifecycleOptions): Handler {
     }
     await options.tenants.delete(tenant.clientKey);
     await options.purgeTenant(tenant.clientKey);
-    options.onTenantChanged(tenant.clientKey);
     requestLogger(response, options.logger).info({ clientKey: tenant.clientKey, area: 'lifecycle' }, 'tenant uninstalled and purged');
     response.status(204).end();
   });

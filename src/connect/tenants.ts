@@ -38,7 +38,14 @@ const storedTenantSchema = z.object({
   installedAt: z.string(),
 });
 
-export class TenantStore {
+/** Tenant access as the lifecycle and panel routes use it. */
+export interface Tenants {
+  get(clientKey: string): Promise<Tenant | undefined>;
+  save(tenant: Tenant): Promise<void>;
+  delete(clientKey: string): Promise<void>;
+}
+
+export class TenantStore implements Tenants {
   /** Tail of the write queue. sqlite allows one writer at a time, and concurrent Sequelize transactions fail with SQLITE_BUSY. */
   private writes: Promise<unknown> = Promise.resolve();
 
@@ -84,7 +91,7 @@ const TENANT_CACHE_MAX_ENTRIES = 10_000;
  * the database. Unknown clientKeys are remembered too, so that forged tokens
  * cannot turn into one database query each.
  */
-export class CachedTenantStore extends TenantStore {
+export class CachedTenantStore implements Tenants {
   private readonly recent = new LRUCache<string, { tenant: Tenant | null }>({
     max: TENANT_CACHE_MAX_ENTRIES,
     ttl: TENANT_CACHE_TTL_MS,
@@ -94,11 +101,10 @@ export class CachedTenantStore extends TenantStore {
     private readonly store: TenantStore,
     private readonly events: TenantEvents,
   ) {
-    super(undefined as never);
     events.subscribe((clientKey) => this.recent.delete(clientKey));
   }
 
-  override async get(clientKey: string): Promise<Tenant | undefined> {
+  async get(clientKey: string): Promise<Tenant | undefined> {
     const cached = this.recent.get(clientKey);
     if (cached) {
       return cached.tenant ?? undefined;
@@ -108,12 +114,12 @@ export class CachedTenantStore extends TenantStore {
     return tenant;
   }
 
-  override async save(tenant: Tenant): Promise<void> {
+  async save(tenant: Tenant): Promise<void> {
     await this.store.save(tenant);
     this.invalidate(tenant.clientKey);
   }
 
-  override async delete(clientKey: string): Promise<void> {
+  async delete(clientKey: string): Promise<void> {
     await this.store.delete(clientKey);
     this.invalidate(clientKey);
   }

@@ -127,6 +127,7 @@ export class PanelService {
 
     // A branch name with "/" is ambiguous with the file path in a src URL,
     // so the file is read at the head commit instead.
+    // NOTE: that costs one more sequential round trip than other branches need.
     const head = bitbucket.branchHead(branch);
     const configLookup = branch.includes('/')
       ? head.then((cached) => bitbucket.configFile(cached.value))
