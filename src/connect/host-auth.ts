@@ -4,7 +4,7 @@
  * shared secret, unexpired within a small leeway, and carry the query string hash
  * of this exact request. Context tokens (`qsh: "context-qsh"`) are not accepted.
  */
-import { createSecretKey } from 'node:crypto';
+import { createSecretKey, KeyObject } from 'node:crypto';
 import { createQueryStringHash } from 'atlassian-jwt';
 import type { Request } from 'express';
 import jwt, { JwtPayload } from 'jsonwebtoken';
@@ -62,7 +62,7 @@ export async function verifyHostRequest(request: Request, options: HostAuthOptio
   try {
     // jsonwebtoken 9 first tries to parse a string secret as a PEM public key, and that failed parse
     // cost 0.35 to 1 ms per call on a 2-core machine (npm run bench:stages). A KeyObject skips it.
-    claims = jwt.verify(token, createSecretKey(Buffer.from(tenant.sharedSecret, 'utf8')), {
+    claims = jwt.verify(token, secretKeyOf(tenant), {
       algorithms: ['HS256'],
       clockTolerance: options.leewaySeconds,
     }) as JwtPayload;
@@ -82,6 +82,21 @@ export async function verifyHostRequest(request: Request, options: HostAuthOptio
     throw new HostAuthError('JWT qsh does not match the request');
   }
   return { tenant, claims };
+}
+
+/**
+ * Keys made from tenants' shared secrets, reused while the tenant object lives
+ * (the tenant cache keeps one object per tenant, and a new secret comes with a new object).
+ */
+const secretKeys = new WeakMap<Tenant, KeyObject>();
+
+function secretKeyOf(tenant: Tenant): KeyObject {
+  let key = secretKeys.get(tenant);
+  if (!key) {
+    key = createSecretKey(Buffer.from(tenant.sharedSecret, 'utf8'));
+    secretKeys.set(tenant, key);
+  }
+  return key;
 }
 
 /** Computes the query string hash of a request, with the base path removed only as a leading prefix. */

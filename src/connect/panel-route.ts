@@ -65,12 +65,12 @@ export function panelHandler(options: PanelRouteOptions) {
     const view = buildPanelView(data, { now: Date.now(), dockerHubWebUrl: options.dockerHubWebUrl });
     const hostOrigin = new URL(tenant.baseUrl).origin;
     panelSecurityHeaders(response, hostOrigin, hostOrigin);
-    response.status(200).type('html').send(
-      options.views.render('panel.njk', {
-        view,
-        hostScriptUrl: `${hostOrigin}/atlassian-connect/all.js`,
-      }),
-    );
+    const html = options.views.render('panel.njk', { view, hostScriptUrl: `${hostOrigin}/atlassian-connect/all.js` });
+    // Plain Node calls: express's send would parse the Content-Type again for every panel.
+    response.statusCode = 200;
+    response.setHeader('Content-Type', 'text/html; charset=utf-8');
+    response.setHeader('Content-Length', Buffer.byteLength(html));
+    response.end(html);
   });
 }
 
