@@ -108,8 +108,10 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
     response.set('Cache-Control', 'no-cache');
     response.json(addon.descriptor);
   });
-  router.post('/installed', installedHandler(lifecycleOptions));
-  router.post('/uninstalled', uninstalledHandler(lifecycleOptions));
+  // Only the lifecycle callbacks carry a body, so only they pay for body parsing.
+  const parseBody = [express.json({ limit: '64kb' }), express.urlencoded({ extended: false, limit: '64kb' })];
+  router.post('/installed', parseBody, installedHandler(lifecycleOptions));
+  router.post('/uninstalled', parseBody, uninstalledHandler(lifecycleOptions));
   router.get(
     '/panel',
     panelHandler({
@@ -146,8 +148,6 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
       response.status(problem ? 503 : 200).json(problem ? { status: 'unavailable', problem } : { status: 'ready' });
     }),
   );
-  app.use(express.json({ limit: '64kb' }));
-  app.use(express.urlencoded({ extended: false, limit: '64kb' }));
   // Behind a proxy that keeps the base path, routes arrive under it; behind one that strips it, at the root.
   if (config.basePath) {
     app.use(config.basePath, router);
