@@ -2,10 +2,11 @@
  * GET /panel: the repository overview web panel, rendered inside Bitbucket's iframe.
  */
 import type { Request, Response } from 'express';
+import { LRUCache } from 'lru-cache';
 import type { Environment } from 'nunjucks';
 import { parseRepositoryPath } from '../core/bitbucket';
 import type { PanelData, PanelService, Section } from '../core/panel-service';
-import { buildPanelView } from '../core/panel-view';
+import { buildPanelView, PanelView } from '../core/panel-view';
 import type { Logger } from '../logger';
 import { HostAuthError, HostAuthOptions, verifyHostRequest } from './host-auth';
 import { asyncHandler } from './lifecycle';
@@ -65,13 +66,35 @@ export function panelHandler(options: PanelRouteOptions) {
     const view = buildPanelView(data, { now: Date.now(), dockerHubWebUrl: options.dockerHubWebUrl });
     const hostOrigin = new URL(tenant.baseUrl).origin;
     panelSecurityHeaders(response, hostOrigin, hostOrigin);
-    const html = options.views.render('panel.njk', { view, hostScriptUrl: `${hostOrigin}/atlassian-connect/all.js` });
+    const html = renderPanel(options.views, view, `${hostOrigin}/atlassian-connect/all.js`);
     // Plain Node calls: express's send would parse the Content-Type again for every panel.
     response.statusCode = 200;
     response.setHeader('Content-Type', 'text/html; charset=utf-8');
     response.setHeader('Content-Length', Buffer.byteLength(html));
     response.end(html);
   });
+}
+
+/**
+ * Rendered panels by their complete input. The template is a pure function of the
+ * view and the host script URL, and many views of a repository produce the same
+ * view, so the same bytes are reused instead of rendered again. Bounded in count
+ * and in characters.
+ */
+const renderedPanels = new LRUCache<string, string>({
+  max: 2_000,
+  maxSize: 8 * 1024 * 1024,
+  sizeCalculation: (html, key) => html.length + key.length,
+});
+
+function renderPanel(views: Environment, view: PanelView, hostScriptUrl: string): string {
+  const key = `${hostScriptUrl}\n${JSON.stringify(view)}`;
+  let html = renderedPanels.get(key);
+  if (html === undefined) {
+    html = views.render('panel.njk', { view, hostScriptUrl });
+    renderedPanels.set(key, html);
+  }
+  return html;
 }
 
 function sendPage(response: Response, options: PanelRouteOptions, status: number, template: string) {
