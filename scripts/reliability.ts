@@ -13,7 +13,6 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findProjectRoot } from '../src/paths';
@@ -22,6 +21,7 @@ import { findSandboxDataDir } from '../src/sandbox/data-dir';
 import { DockerHubSimulator, hubRateLimitFault, startDockerHubSimulator } from '../src/sandbox/docker-hub-simulator';
 import type { Fault } from '../src/sandbox/faults';
 import { parsePanelHtml } from '../test/helpers/panel-html';
+import { freePort } from '../src/sandbox/free-port';
 
 const PROJECT_ROOT = findProjectRoot(__dirname);
 const SERVER_ENTRY = path.join(PROJECT_ROOT, 'dist', 'src', 'server.js');
@@ -206,14 +206,6 @@ class AddonChild {
       await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS)]);
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 // ---------------------------------------------------------------------------

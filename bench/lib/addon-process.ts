@@ -6,11 +6,11 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ADDON_NODE_ARGS, ADDON_ROOT } from './report';
+import { freePort } from '../../src/sandbox/free-port';
 
 export { ADDON_ROOT };
 
@@ -40,15 +40,6 @@ export interface AddonProcess {
   output(): string;
   /** Stops this process by its pid: SIGTERM, then SIGKILL after 12 s. Also removes its temporary directory. */
   stop(): Promise<void>;
-}
-
-/** Returns a port that was free a moment ago on 127.0.0.1. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /**

@@ -109,8 +109,8 @@ export function queryStringHash(request: Request, basePath: string): string {
   });
 }
 
-// NOTE: a base path equal to a route's own first segment (such as "/panel") is
-// ambiguous behind a proxy that strips it; choose a base path no route starts with.
+// NOTE: a base path equal to a route's first segment (such as "/panel") is ambiguous
+// behind a proxy that strips it. Choose a base path that no route starts with.
 export function stripBasePath(path: string, basePath: string): string {
   if (basePath === '' || basePath === '/') {
     return path;

@@ -98,8 +98,8 @@ export class BitbucketClient {
   }
 
   /**
-   * Checks new credentials by listing one repository of the workspace: Bitbucket
-   * answers 401 or 403 when the shared secret is not the one it issued.
+   * Checks new credentials by listing one repository of the workspace. Bitbucket
+   * returns 401 or 403 when the shared secret is not the one it issued.
    */
   async checkCredentials(credentials: BitbucketCredentials, workspaceUuid: string, deadline: number) {
     const path = `/2.0/repositories/${encodeURIComponent(workspaceUuid)}?pagelen=1`;

@@ -1,18 +1,18 @@
 /**
- * Cache for upstream answers, with three duties: serve fresh answers without a
+ * Cache for upstream responses, with three duties: serve fresh responses without a
  * call, share one call among concurrent views of the same key, and serve the last
- * good answer, marked stale, when the upstream fails or is too slow.
+ * good response, marked stale, when the upstream fails or is too slow.
  */
 import { LRUCache } from 'lru-cache';
 import { isUpstreamError, UpstreamError, UpstreamService } from './errors';
 
 export interface CacheRecord {
   value: unknown;
-  /** Epoch milliseconds when the upstream answered. */
+  /** Epoch milliseconds when the upstream responded. */
   storedAt: number;
   /** Epoch milliseconds until which the record is served without asking upstream. */
   freshUntil: number;
-  /** True when the upstream answered 404; such records are never served as stale data. */
+  /** True when the upstream responded 404. Such records are never served as stale data. */
   notFound?: boolean;
 }
 
@@ -37,7 +37,7 @@ export interface Cached<T> {
   value: T;
   storedAt: number;
   stale: boolean;
-  /** Why a stale value is served. */
+  /** Reason a stale value is served. */
   error?: UpstreamError;
 }
 

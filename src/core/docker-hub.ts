@@ -9,7 +9,7 @@ import { errorForStatus, fetchBounded, parseJsonBody, UpstreamResponse } from '.
 import { ImageRef } from './image-ref';
 import { RateLimitGate } from './rate-limit';
 
-/** Docker Hub answers repository objects of a few kilobytes; full READMEs can reach hundreds. */
+/** Docker Hub returns repository objects of a few kilobytes, but full READMEs can reach hundreds. */
 const MAX_RESPONSE_BYTES = 2 * 1024 * 1024;
 /** Tags shown in the sidebar: one page of the newest, sized for a narrow column. */
 export const TAGS_PAGE_SIZE = 5;
@@ -124,7 +124,7 @@ export class DockerHubClient {
     if (error.kind === 'rate-limited' && error.retryAt !== undefined) {
       await this.options.rateLimitGate.pause(error.retryAt);
     }
-    // Docker Hub answers 401 or 403 for private repositories it will not show anonymously.
+    // Docker Hub returns 401 or 403 for private repositories it does not show anonymously.
     if (error.kind === 'unauthorized') {
       throw new UpstreamError('docker-hub', 'not-found', error.detail, { status: error.status });
     }

@@ -9,15 +9,15 @@ export type UpstreamService = 'docker-hub' | 'bitbucket';
 export type UpstreamErrorKind =
   /** The resource does not exist, or is private and the add-on may not see it. */
   | 'not-found'
-  /** The upstream asked the add-on to slow down; `retryAt` says until when. */
+  /** The upstream asked the add-on to slow down; `retryAt` is the time it may resume. */
   | 'rate-limited'
   /** The upstream rejected the add-on's credentials. */
   | 'unauthorized'
   /** 5xx, connection refused or reset, DNS failure. */
   | 'unavailable'
-  /** No complete answer arrived within the time allowed. */
+  /** No complete response arrived within the time allowed. */
   | 'timeout'
-  /** An answer arrived but not in the shape the add-on reads. */
+  /** A response arrived but not in the shape the add-on reads. */
   | 'invalid-response';
 
 export class UpstreamError extends Error {

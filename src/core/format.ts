@@ -81,7 +81,7 @@ export function parseTimestamp(value: string | null | undefined): number | undef
 }
 
 /**
- * Cached answers of parseTimestamp and formatExactTime. A panel renders the same
+ * Memoised results of parseTimestamp and formatExactTime. A panel renders the same
  * few cached upstream timestamps over and over, and parsing and formatting them
  * showed up in panel profiles. Each map is cleared when it reaches its bound.
  */

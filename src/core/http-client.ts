@@ -104,7 +104,7 @@ export function errorForStatus(service: UpstreamService, response: UpstreamRespo
   return new UpstreamError(service, 'invalid-response', `unexpected HTTP ${status}`, { status });
 }
 
-/** Longest pause honoured, so that a wrong header cannot switch the add-on off for days. */
+/** Maximum pause honoured, so that a wrong header cannot switch the add-on off for days. */
 export const MAX_RATE_LIMIT_PAUSE_MS = 60 * 60 * 1000;
 /** Pause used when a 429 carries no usable header. */
 export const DEFAULT_RATE_LIMIT_PAUSE_MS = 60 * 1000;

@@ -39,14 +39,14 @@ export function cachePolicies(lifetimes: CacheLifetimes) {
   const bitbucket = { freshMs: lifetimes.bitbucketFreshMs, keepMs: lifetimes.staleKeepMs, notFoundMs: lifetimes.notFoundMs };
   const dockerHub = { freshMs: lifetimes.dockerHubFreshMs, keepMs: lifetimes.staleKeepMs, notFoundMs: lifetimes.notFoundMs };
   return {
-    // The main branch rarely changes, so it is kept ten times longer than other Bitbucket answers.
+    // The main branch rarely changes, so it is kept ten times longer than other Bitbucket responses.
     mainBranch: { ...bitbucket, freshMs: bitbucket.freshMs * 10 },
     configFile: bitbucket,
     branchHead: { ...bitbucket, freshMs: Math.ceil(bitbucket.freshMs / 2) },
     commitStatuses: { ...bitbucket, freshMs: Math.ceil(bitbucket.freshMs / 2) },
     hubRepository: dockerHub,
     hubTags: dockerHub,
-    // Most images answer 404 here since Docker Hub retired classic autobuilds, so that 404 is kept an hour.
+    // Most images get a 404 here since Docker Hub retired classic autobuilds, so that 404 is kept an hour.
     hubBuild: { ...dockerHub, freshMs: dockerHub.freshMs * 3, notFoundMs: Math.max(HOUR_MS, lifetimes.notFoundMs) },
   } satisfies Record<string, CachePolicy>;
 }
@@ -59,7 +59,7 @@ export type Section<T> =
 /** Result of reading the config file, cached instead of the file's bytes. */
 type ConfigLookup = ConfigFileResult | { kind: 'missing' } | { kind: 'redirected' } | { kind: 'too-large' };
 
-/** An earlier answer served because the upstream failed or was too slow. */
+/** Earlier response served because the upstream failed or was too slow. */
 export interface Staleness {
   storedAt: number;
   reason?: UpstreamError;

@@ -47,7 +47,7 @@ export interface NoticeView {
 export interface PanelView {
   state: PanelData['state'];
   repositoryName: string;
-  /** Shown when the repository's config or main branch came from an earlier answer. */
+  /** Notice shown when the repository's config or main branch came from an earlier response. */
   bitbucketStaleNotice?: NoticeView;
   /** Shown alone when the panel has nothing else to show. */
   notice?: NoticeView;
@@ -152,7 +152,7 @@ function readyView(
 
   if (data.tags.state === 'ok') {
     view.tags = tagsView(data.tags.value, now);
-    // One stale notice covers both when the repository and its tags come from the same earlier answer time.
+    // One stale notice covers both when the repository and its tags are stale together.
     const summaryStale = repository.state === 'ok' && repository.stale;
     const tagsStale = summaryStale ? undefined : staleNotice(data.tags, now);
     view.tagsNotice = tagsStale ?? (view.tags.length === 0 ? info('No tags pushed yet.') : undefined);
@@ -234,7 +234,7 @@ function commitBuildsView(section: Section<BitbucketCommitStatus[]>, branch: str
   return { commitBuilds: builds, commitBuildsNotice: notice };
 }
 
-/** Maps Bitbucket's commit status states; anything else is unknown, never failed. */
+/** Maps Bitbucket's commit status states. Any other state maps to unknown, never to failing. */
 export function bitbucketBuildState(state: string): BuildState {
   switch (state.toUpperCase()) {
     case 'SUCCESSFUL':
@@ -268,7 +268,7 @@ function staleNotice(section: Section<unknown>, now: number): NoticeView | undef
   return { level: 'warning', text: `Stale data from ${age}${reason}` };
 }
 
-/** Formats when a cached answer was stored, for "Stale data from …". */
+/** Formats when a cached response was stored, for "Stale data from …". */
 function formatAge(storedAt: number, now: number): string {
   const relative = formatRelativeTime(storedAt, now);
   return relative === 'just now' ? 'a few seconds ago' : relative;

@@ -4,7 +4,6 @@
  * prints the URL of a repository page that shows the panel.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { ConfigError, loadConfig } from '../config';
 import { createLogger } from '../logger';
@@ -12,16 +11,9 @@ import { findProjectRoot } from '../paths';
 import { startServer } from '../server';
 import { startBitbucketSimulator } from './bitbucket-simulator';
 import { startDockerHubSimulator } from './docker-hub-simulator';
+import { freePort } from './free-port';
 
 const DEMO_REPOSITORY = { workspace: 'acme-ws', slug: 'bubbleupnp-server' };
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 async function main(): Promise<void> {
   const root = findProjectRoot();

@@ -5,8 +5,9 @@
 import { ChildProcess, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import path from 'node:path';
+export { freePort } from '../../src/sandbox/free-port';
+import { freePort } from '../../src/sandbox/free-port';
 
 const SERVER_ENTRY = path.join(__dirname, '..', '..', 'dist', 'src', 'server.js');
 const START_TIMEOUT_MS = 15_000;
@@ -26,15 +27,7 @@ export function compiledServerExists(): boolean {
   return fs.existsSync(SERVER_ENTRY);
 }
 
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
-/** Returns whether GET /healthz answers 200 within one second; a port that accepts but never answers counts as no. */
+/** Returns whether GET /healthz responds 200 within one second. A port that accepts connections but never responds counts as not healthy. */
 function healthy(url: string): Promise<boolean> {
   return new Promise((resolve) => {
     const request = http.get(`${url}/healthz`, { timeout: 1000 }, (response) => {
