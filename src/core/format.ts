@@ -131,6 +131,30 @@ export function formatRelativeTime(epochMs: number, now: number): string {
   return 'unknown';
 }
 
+/**
+ * Returns the first instant after `now` at which formatRelativeTime(epochMs, ·)
+ * may return another text, so that a text made at `now` can be reused until then.
+ * The texts depend only on the rounded difference in seconds, which reaches n at
+ * epochMs + (n - 0.5) seconds.
+ */
+export function relativeTimeChangesAt(epochMs: number, now: number): number {
+  const deltaSeconds = Math.round((now - epochMs) / 1000);
+  const reachesSeconds = (seconds: number) => epochMs + (seconds - 0.5) * 1000;
+  if (deltaSeconds < 0) {
+    // A future time counts down through every second, and the next second may change it.
+    return reachesSeconds(deltaSeconds + 1);
+  }
+  if (deltaSeconds < 10) {
+    return reachesSeconds(10);
+  }
+  for (const [limit, unitSeconds] of RELATIVE_STEPS) {
+    if (deltaSeconds < limit) {
+      return reachesSeconds(Math.min((Math.floor(deltaSeconds / unitSeconds) + 1) * unitSeconds, limit));
+    }
+  }
+  return Infinity;
+}
+
 /** Formats an exact time in UTC for the hover title. */
 export function formatExactTime(epochMs: number): string {
   const known = exactTimes.get(epochMs);

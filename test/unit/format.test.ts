@@ -1,4 +1,4 @@
-import { formatBytes, formatCount, formatExactCount, formatRelativeTime, parseTimestamp } from '../../src/core/format';
+import { formatBytes, formatCount, formatExactCount, formatRelativeTime, parseTimestamp, relativeTimeChangesAt } from '../../src/core/format';
 
 describe('formatCount', () => {
   test.each([
@@ -139,5 +139,72 @@ describe('formatRelativeTime', () => {
     ['3 days after', -3 * DAY, 'in 3 days'],
   ])('%s reads %s', (_label, offsetMs, expected) => {
     expect(formatRelativeTime(now - offsetMs, now)).toBe(expected);
+  });
+});
+
+describe('relativeTimeChangesAt', () => {
+  const now = Date.parse('2024-06-15T12:00:00Z');
+  const SECOND = 1000;
+  const MINUTE = 60 * SECOND;
+  const HOUR = 60 * MINUTE;
+  const DAY = 24 * HOUR;
+
+  /** Checks that the text stays the same from `at` up to the returned instant, at 100 evenly spaced points and at its last millisecond. */
+  function expectConstantUntilChange(epochMs: number, at: number): number {
+    const changesAt = relativeTimeChangesAt(epochMs, at);
+    const text = formatRelativeTime(epochMs, at);
+    expect(changesAt).toBeGreaterThan(at);
+    const span = Math.min(changesAt - at, 400 * 365 * DAY);
+    for (let step = 0; step < 100; step += 1) {
+      const sampled = at + Math.floor((span * step) / 100);
+      expect(formatRelativeTime(epochMs, sampled)).toBe(text);
+    }
+    if (Number.isFinite(changesAt)) {
+      expect(formatRelativeTime(epochMs, changesAt - 1)).toBe(text);
+    }
+    return changesAt;
+  }
+
+  test.each([
+    ['same instant', 0, 9.5 * SECOND],
+    ['9 seconds before', 9 * SECOND, 0.5 * SECOND],
+    ['10 seconds before', 10 * SECOND, 0.5 * SECOND],
+    ['45.2 seconds before', 45.2 * SECOND, 0.3 * SECOND],
+    ['59.6 seconds before, read as 1 minute', 59.6 * SECOND, MINUTE - 0.1 * SECOND],
+    ['5 minutes before', 5 * MINUTE, MINUTE - 0.5 * SECOND],
+    ['59 minutes 59 seconds before', HOUR - SECOND, 0.5 * SECOND],
+    ['3 hours 10 minutes before', 3 * HOUR + 10 * MINUTE, 50 * MINUTE - 0.5 * SECOND],
+    ['2 days before', 2 * DAY, DAY - 0.5 * SECOND],
+    ['350 days before', 350 * DAY, 10 * DAY - 0.5 * SECOND],
+    ['364 days before, before the year limit', 364 * DAY, DAY - 0.5 * SECOND],
+    ['3 years before', 3 * 365 * DAY, 365 * DAY - 0.5 * SECOND],
+  ])('%s changes after the expected time', (_label, ageMs, expectedWaitMs) => {
+    const changesAt = expectConstantUntilChange(now - ageMs, now);
+    expect(changesAt - now).toBe(expectedWaitMs);
+    expect(formatRelativeTime(now - ageMs, changesAt)).not.toBe(formatRelativeTime(now - ageMs, now));
+  });
+
+  test.each([
+    ['5 minutes after', -5 * MINUTE],
+    ['1 second after', -SECOND],
+    ['2 days after', -2 * DAY],
+  ])('%s keeps its text until the next second at least', (_label, ageMs) => {
+    expectConstantUntilChange(now - ageMs, now);
+  });
+
+  test('text is constant until the change for many times', () => {
+    // A fixed linear congruential sequence, so that a failure can be reproduced.
+    let seed = 12345;
+    const next = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let index = 0; index < 200; index += 1) {
+      const ageMs = Math.round((next() * 2 - 0.2) * 10 ** (next() * 11));
+      const changesAt = expectConstantUntilChange(now - ageMs, now);
+      if (ageMs >= 0) {
+        expect(formatRelativeTime(now - ageMs, changesAt)).not.toBe(formatRelativeTime(now - ageMs, now));
+      }
+    }
   });
 });
