@@ -3,7 +3,7 @@ import { HubBuild, HubRepository, HubTagPage } from '../../src/core/docker-hub';
 import { UpstreamError } from '../../src/core/errors';
 import { ImageRef } from '../../src/core/image-ref';
 import { PanelData, Section } from '../../src/core/panel-service';
-import { bitbucketBuildState, buildPanelView, PanelViewOptions } from '../../src/core/panel-view';
+import { bitbucketBuildState, buildPanelView, buildPanelViewWithLifetime, PanelViewOptions } from '../../src/core/panel-view';
 
 type ReadyData = Extract<PanelData, { state: 'ready' }>;
 
@@ -290,5 +290,48 @@ describe('buildPanelView stopped states', () => {
 
     expect(view.notice?.level).toBe('error');
     expect(view.notice?.text).toContain('Could not read .docker-repository.yml');
+  });
+});
+
+describe('buildPanelViewWithLifetime', () => {
+  const SECOND = 1000;
+  const timedData = readyData({
+    hubRepository: ok({ ...SPARSE_REPOSITORY, last_updated: '2024-06-10T08:00:00Z' }),
+    tags: ok({
+      total: 1,
+      tags: [{ name: 'latest', full_size: 1000, last_updated: null, tag_last_pushed: '2024-06-15T11:57:30Z', images: [] }],
+    }),
+    commitStatuses: ok([commitStatus('SUCCESSFUL')]),
+  });
+
+  test('view holds until the nearest relative time changes', () => {
+    const { view, validUntil } = buildPanelViewWithLifetime(timedData, OPTIONS);
+    // The tag was pushed 2.5 minutes before NOW, so its text turns to "3 minutes ago" first.
+    expect(validUntil).toBe(Date.parse('2024-06-15T11:57:30Z') + 3 * MINUTE - 0.5 * SECOND);
+    for (const at of [NOW + 1, NOW + 10 * SECOND, validUntil - 1]) {
+      expect(buildPanelView(timedData, { ...OPTIONS, now: at })).toEqual(view);
+    }
+    expect(buildPanelView(timedData, { ...OPTIONS, now: validUntil })).not.toEqual(view);
+  });
+
+  test('view without relative times holds forever', () => {
+    const { validUntil } = buildPanelViewWithLifetime(readyData(), OPTIONS);
+    expect(validUntil).toBe(Infinity);
+  });
+
+  test('stale notice limits the lifetime', () => {
+    const data = readyData({
+      hubRepository: { state: 'ok', value: SPARSE_REPOSITORY, storedAt: NOW - 20 * SECOND, stale: true },
+    });
+    const { view, validUntil } = buildPanelViewWithLifetime(data, OPTIONS);
+    expect(view.summaryNotice?.text).toContain('20 seconds ago');
+    expect(validUntil).toBe(NOW + 0.5 * SECOND);
+  });
+
+  test('rate limit without retry time holds for no time', () => {
+    const data = readyData({ hubRepository: failed(hubError('rate-limited')) });
+    const { view, validUntil } = buildPanelViewWithLifetime(data, OPTIONS);
+    expect(view.summaryNotice?.text).toContain('rate-limiting');
+    expect(validUntil).toBe(NOW);
   });
 });
