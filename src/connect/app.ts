@@ -30,7 +30,8 @@ const INSTALL_CONFIRM_TIMEOUT_MS = 5000;
 export interface AppHandle {
   app: express.Express;
   tenants: CachedTenantStore;
-  cache: UpstreamCache;
+  /** Deletes the cached upstream responses, and the panel data made from them, of one tenant or of all tenants. */
+  purgeCachedData(clientKey?: string): Promise<void>;
   /** Resolves when the tenant store is ready. */
   ready: Promise<void>;
   /** Returns the first failing dependency, or undefined when all can be reached. */
@@ -68,6 +69,12 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
     maxConfigFileBytes: config.configFileMaxBytes,
     cacheLifetimes: config.cacheLifetimes,
   });
+  // An install or uninstall in any process drops the tenant's snapshots here, where its cache purge cannot reach.
+  shared.tenantEvents.subscribe((clientKey) => panelService.forgetSnapshots(clientKey));
+  const purgeCachedData = async (clientKey?: string) => {
+    await cache.deleteByPrefix(clientKey === undefined ? '' : tenantCachePrefix(clientKey));
+    panelService.forgetSnapshots(clientKey);
+  };
   const views = new nunjucks.Environment(new nunjucks.FileSystemLoader(path.join(root, 'views')), {
     autoescape: true,
     throwOnUndefined: false,
@@ -99,7 +106,7 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
           }
         }
       : undefined,
-    purgeTenant: (clientKey: string) => cache.deleteByPrefix(tenantCachePrefix(clientKey)),
+    purgeTenant: (clientKey: string) => purgeCachedData(clientKey),
     logger,
   };
 
@@ -162,7 +169,7 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
   return {
     app,
     tenants,
-    cache,
+    purgeCachedData,
     ready,
     checkReadiness,
     close: async () => {

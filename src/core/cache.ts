@@ -36,6 +36,8 @@ export interface CachePolicy {
 export interface Cached<T> {
   value: T;
   storedAt: number;
+  /** Epoch milliseconds until which the value is served without asking upstream; in the past for a stale value. */
+  freshUntil: number;
   stale: boolean;
   /** Reason a stale value is served. */
   error?: UpstreamError;
@@ -90,18 +92,19 @@ export class UpstreamCache {
     const record = await this.read(key);
     if (record && record.freshUntil > this.now()) {
       if (record.notFound) {
-        throw new UpstreamError(service, 'not-found', 'remembered 404');
+        throw new UpstreamError(service, 'not-found', 'remembered 404', { rememberedUntil: record.freshUntil });
       }
-      return { value: record.value as T, storedAt: record.storedAt, stale: false };
+      return { value: record.value as T, storedAt: record.storedAt, freshUntil: record.freshUntil, stale: false };
     }
 
     const call = this.sharing.run(key, () => this.callAndStore(key, policy, loader));
     try {
       const value = await withDeadline(call, deadline, service);
-      return { value, storedAt: this.now(), stale: false };
+      const storedAt = this.now();
+      return { value, storedAt, freshUntil: storedAt + policy.freshMs, stale: false };
     } catch (error) {
       if (record && !record.notFound && isUpstreamError(error) && error.kind !== 'not-found') {
-        return { value: record.value as T, storedAt: record.storedAt, stale: true, error };
+        return { value: record.value as T, storedAt: record.storedAt, freshUntil: record.freshUntil, stale: true, error };
       }
       throw error;
     }

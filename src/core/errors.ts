@@ -26,7 +26,7 @@ export class UpstreamError extends Error {
     readonly kind: UpstreamErrorKind,
     /** Detail for the log; never shown to users and never contains credentials. */
     readonly detail: string,
-    readonly extra: { status?: number; retryAt?: number } = {},
+    readonly extra: { status?: number; retryAt?: number; rememberedUntil?: number } = {},
   ) {
     super(`${service} ${kind}: ${detail}`);
     this.name = 'UpstreamError';
@@ -39,6 +39,11 @@ export class UpstreamError extends Error {
   /** Epoch milliseconds after which the upstream accepts calls again (rate-limited only). */
   get retryAt(): number | undefined {
     return this.extra.retryAt;
+  }
+
+  /** Epoch milliseconds until which the cache serves this 404 without asking upstream (remembered 404s only). */
+  get rememberedUntil(): number | undefined {
+    return this.extra.rememberedUntil;
   }
 }
 

@@ -4,6 +4,7 @@
  * Independent of the host framework: it takes credentials and a repository and
  * returns plain data.
  */
+import { LRUCache } from 'lru-cache';
 import { BitbucketClient, BitbucketCommitStatus, BitbucketCredentials, RepositoryPath } from './bitbucket';
 import { Cached, CachePolicy, UpstreamCache } from './cache';
 import { CONFIG_FILE_NAME, ConfigFileResult, ConfigNote, parseConfigFile } from './config-file';
@@ -91,6 +92,14 @@ export interface PanelServiceOptions {
   upstreamTimeoutMs: number;
   maxConfigFileBytes: number;
   cacheLifetimes?: CacheLifetimes;
+  /** Maximum number of repositories whose last panel data is kept for reuse. Default 5,000. */
+  maxSnapshots?: number;
+}
+
+/** Panel data with the time until which every cached response it was made from is fresh. */
+interface Snapshot {
+  data: PanelData;
+  freshUntil: number;
 }
 
 export interface PanelRequest {
@@ -102,15 +111,56 @@ export interface PanelRequest {
 
 export class PanelService {
   private readonly policies: CachePolicies;
+  /**
+   * The last data of each repository, returned again while every cached response
+   * in it is fresh, because the cache would return the same responses. Loads that
+   * saw a stale response or an error other than a remembered 404 leave no snapshot.
+   */
+  private readonly snapshots: LRUCache<string, Snapshot>;
 
   constructor(private readonly options: PanelServiceOptions) {
     this.policies = cachePolicies(options.cacheLifetimes ?? DEFAULT_CACHE_LIFETIMES);
+    this.snapshots = new LRUCache({ max: options.maxSnapshots ?? 5_000 });
   }
 
+  /**
+   * Returns the panel data of a repository. While the data of an earlier call is
+   * still fresh, returns that same object, so callers may reuse what they built from it.
+   */
   async load(request: PanelRequest): Promise<PanelData> {
+    const snapshotKey = `${tenantCachePrefix(request.credentials.clientKey)}${request.repository.workspace}/${request.repository.slug}`;
+    const snapshot = this.snapshots.get(snapshotKey);
+    if (snapshot && Date.now() < snapshot.freshUntil) {
+      return snapshot.data;
+    }
+    const freshness = new FreshnessTracker();
+    const data = await this.loadFromCache(request, freshness);
+    if (Date.now() < freshness.freshUntil) {
+      this.snapshots.set(snapshotKey, { data, freshUntil: freshness.freshUntil });
+    } else {
+      this.snapshots.delete(snapshotKey);
+    }
+    return data;
+  }
+
+  /** Drops the snapshots of one tenant, or of all tenants, so that their next views read the cache again. */
+  forgetSnapshots(clientKey?: string): void {
+    if (clientKey === undefined) {
+      this.snapshots.clear();
+      return;
+    }
+    const prefix = tenantCachePrefix(clientKey);
+    for (const key of [...this.snapshots.keys()]) {
+      if (key.startsWith(prefix)) {
+        this.snapshots.delete(key);
+      }
+    }
+  }
+
+  private async loadFromCache(request: PanelRequest, freshness: FreshnessTracker): Promise<PanelData> {
     const { repository } = request;
     const keys = new CacheKeys(request.credentials.clientKey, repository);
-    const bitbucket = new BitbucketCalls(this.options, this.policies, request, keys);
+    const bitbucket = new BitbucketCalls(this.options, this.policies, request, keys, freshness);
 
     let branch: string | null;
     let bitbucketStale: Staleness | undefined;
@@ -148,7 +198,7 @@ export class PanelService {
     }
 
     const image = resolved.image;
-    const hub = new DockerHubCalls(this.options, this.policies, request, image, keys.hub(image));
+    const hub = new DockerHubCalls(this.options, this.policies, request, image, keys.hub(image), freshness);
     const statuses = head.then(async (cachedHead) => {
       const cached = await bitbucket.commitStatuses(cachedHead.value);
       // Statuses of a head commit that may be out of date are out of date too.
@@ -250,6 +300,7 @@ class BitbucketCalls {
     private readonly policies: CachePolicies,
     private readonly request: PanelRequest,
     private readonly keys: CacheKeys,
+    private readonly freshness: FreshnessTracker,
   ) {}
 
   mainBranch(): Promise<Cached<string | null>> {
@@ -281,9 +332,10 @@ class BitbucketCalls {
   }
 
   private cached<T>(name: string, policy: CachePolicy, call: (deadline: number) => Promise<T>) {
-    return this.options.cache.load(this.keys.bitbucket(name), 'bitbucket', policy, this.request.deadline, () =>
+    const loaded = this.options.cache.load(this.keys.bitbucket(name), 'bitbucket', policy, this.request.deadline, () =>
       call(Date.now() + this.options.upstreamTimeoutMs),
     );
+    return this.freshness.track(loaded);
   }
 }
 
@@ -294,6 +346,7 @@ class DockerHubCalls {
     private readonly request: PanelRequest,
     private readonly image: ImageRef,
     private readonly key: (name: string) => string,
+    private readonly freshness: FreshnessTracker,
   ) {}
 
   repository() {
@@ -313,8 +366,30 @@ class DockerHubCalls {
   }
 
   private cached<T>(name: string, policy: CachePolicy, call: (image: ImageRef, deadline: number) => Promise<T>) {
-    return this.options.cache.load(this.key(name), 'docker-hub', policy, this.request.deadline, () =>
+    const loaded = this.options.cache.load(this.key(name), 'docker-hub', policy, this.request.deadline, () =>
       call(this.image, Date.now() + this.options.upstreamTimeoutMs),
+    );
+    return this.freshness.track(loaded);
+  }
+}
+
+/** Finds the earliest time until which every response of one load is fresh. */
+class FreshnessTracker {
+  freshUntil = Infinity;
+
+  /** Returns `loaded` unchanged after noting how long its response stays fresh. */
+  track<T>(loaded: Promise<Cached<T>>): Promise<Cached<T>> {
+    return loaded.then(
+      (cached) => {
+        this.freshUntil = Math.min(this.freshUntil, cached.stale ? -Infinity : cached.freshUntil);
+        return cached;
+      },
+      (error: unknown) => {
+        // Only a 404 that the cache remembers comes back unchanged; the cache retries any other failure.
+        const rememberedUntil = isUpstreamError(error, 'not-found') ? error.rememberedUntil : undefined;
+        this.freshUntil = Math.min(this.freshUntil, rememberedUntil ?? -Infinity);
+        throw error;
+      },
     );
   }
 }

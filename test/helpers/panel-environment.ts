@@ -38,7 +38,7 @@ export interface PanelEnvironment {
   workspace: string;
   /** Fetches the signed panel URL of a repository of the installed workspace. */
   view(slug: string): Promise<PanelResponse>;
-  /** Drops every cached upstream response, so that the next view starts cold. */
+  /** Drops every cached upstream response and panel snapshot, so that the next view starts cold. */
   purgeCache(): Promise<void>;
   /** Removes all faults and empties the request logs of both simulators. */
   resetSimulators(): void;
@@ -72,7 +72,7 @@ export async function startPanelEnvironment(options: PanelEnvironmentOptions = {
     hub,
     workspace,
     view: (slug) => fetchPanel(started.bitbucket.panelUrl(workspace, slug)),
-    purgeCache: () => started.addon.handle.cache.deleteByPrefix(''),
+    purgeCache: () => started.addon.handle.purgeCachedData(),
     resetSimulators: () => {
       hub.clearFaults();
       hub.resetRequests();

@@ -104,12 +104,13 @@ describeWithServices('replicas on PostgreSQL and Redis', () => {
 
   test('rate-limit pause reaches every replica', async () => {
     hub.resetRequests();
-    hub.setFault('/v2/repositories/library/', { kind: 'status', status: 429, body: 'Too Many Requests (HAP429).\n', contentType: 'text/plain', headers: { 'Retry-After': '60' } });
+    // A repository that neither replica has shown yet, so that no replica keeps its data in memory.
+    hub.setFault('/v2/repositories/phenompeople/', { kind: 'status', status: 429, body: 'Too Many Requests (HAP429).\n', contentType: 'text/plain', headers: { 'Retry-After': '60' } });
     try {
-      await redis.flushdb();
-      await panelState(onOrigin(bitbucket.panelUrl('acme-ws', 'web-proxy'), first.url));
+      await panelState(onOrigin(bitbucket.panelUrl('acme-ws', 'centos-tomcat'), first.url));
       const afterFirst = hub.requests().length;
-      const { html } = await panelState(onOrigin(bitbucket.panelUrl('acme-ws', 'web-proxy'), second.url));
+      expect(afterFirst).toBeGreaterThan(0);
+      const { html } = await panelState(onOrigin(bitbucket.panelUrl('acme-ws', 'centos-tomcat'), second.url));
       expect(html).toContain('rate-limiting');
       expect(hub.requests().length).toBe(afterFirst);
     } finally {
@@ -139,6 +140,20 @@ describeWithServices('replicas on PostgreSQL and Redis', () => {
     expect(onFirst.status).toBe(401);
     const keys = await redis.keys('dhfb:t:*');
     expect(keys).toEqual([]);
+  });
+
+  test('reinstall after uninstall on other refetches', async () => {
+    // The first replica showed web-proxy before the second processed the uninstall,
+    // and the install below does not purge, so only the tenant event clears its copy.
+    await bitbucket.install('acme-ws');
+    bitbucket.resetRequests();
+
+    const { status, html } = await panelState(onOrigin(bitbucket.panelUrl('acme-ws', 'web-proxy'), first.url));
+
+    expect(status).toBe(200);
+    expect(html).toContain('data-state="ready"');
+    // Docker Hub may still be paused by the 429 above, so the refetch is counted on Bitbucket.
+    expect(bitbucket.requestCount('/2.0/repositories/acme-ws/web-proxy')).toBeGreaterThan(0);
   });
 });
 
