@@ -2,15 +2,15 @@
  * GET /panel: the repository overview web panel, rendered inside Bitbucket's iframe.
  */
 import type { Request, Response } from 'express';
-import { LRUCache } from 'lru-cache';
 import type { Environment } from 'nunjucks';
 import { parseRepositoryPath } from '../core/bitbucket';
 import type { PanelData, PanelService, Section } from '../core/panel-service';
-import { buildPanelView, PanelView } from '../core/panel-view';
+import { buildPanelViewWithLifetime } from '../core/panel-view';
 import type { Logger } from '../logger';
 import { HostAuthError, HostAuthOptions, verifyHostRequest } from './host-auth';
 import { asyncHandler } from './lifecycle';
-import { panelSecurityHeaders } from './security';
+import { panelContentSecurityPolicy, setPanelSecurityHeaders } from './security';
+import type { Tenant } from './tenants';
 
 /** Time kept back from the panel budget for rendering and sending the page. */
 const RENDER_MARGIN_MS = 150;
@@ -27,6 +27,14 @@ export interface PanelRouteOptions {
 }
 
 export function panelHandler(options: PanelRouteOptions) {
+  const pages = new PanelPages(options);
+  const defaultPolicy = panelContentSecurityPolicy(options.defaultFrameAncestors);
+
+  const sendPage = (response: Response, status: number, template: string) => {
+    setPanelSecurityHeaders(response, defaultPolicy);
+    response.status(status).type('html').send(options.views.render(template, {}));
+  };
+
   return asyncHandler(async (request: Request, response: Response) => {
     const started = Date.now();
     const log: Logger = response.locals.log;
@@ -37,7 +45,7 @@ export function panelHandler(options: PanelRouteOptions) {
     } catch (error) {
       if (!(error instanceof HostAuthError)) throw error;
       log.warn({ reason: error.message }, 'panel request rejected');
-      sendPage(response, options, 401, 'unauthorized.njk');
+      sendPage(response, 401, 'unauthorized.njk');
       return;
     }
 
@@ -46,7 +54,7 @@ export function panelHandler(options: PanelRouteOptions) {
     const repository = parseRepositoryPath(request.query.repo);
     if (!repository) {
       log.warn('panel request has no valid repo parameter');
-      sendPage(response, options, 400, 'bad-request.njk');
+      sendPage(response, 400, 'bad-request.njk');
       return;
     }
     response.locals.logFields.repository = `${repository.workspace}/${repository.slug}`;
@@ -63,10 +71,9 @@ export function panelHandler(options: PanelRouteOptions) {
     });
     logUpstreamProblems(log, data);
 
-    const view = buildPanelView(data, { now: Date.now(), dockerHubWebUrl: options.dockerHubWebUrl });
-    const hostOrigin = new URL(tenant.baseUrl).origin;
-    panelSecurityHeaders(response, hostOrigin, hostOrigin);
-    const html = renderPanel(options.views, view, `${hostOrigin}/atlassian-connect/all.js`);
+    const host = pages.hostOf(tenant);
+    setPanelSecurityHeaders(response, host.contentSecurityPolicy);
+    const html = pages.render(data, host.scriptUrl, Date.now());
     // Plain Node calls: express's send would parse the Content-Type again for every panel.
     response.statusCode = 200;
     response.setHeader('Content-Type', 'text/html; charset=utf-8');
@@ -75,31 +82,51 @@ export function panelHandler(options: PanelRouteOptions) {
   });
 }
 
-/**
- * Rendered panels by their complete input. The template is a pure function of the
- * view and the host script URL, and many views of a repository produce the same
- * view, so the same bytes are reused instead of rendered again. Bounded in count
- * and in characters.
- */
-const renderedPanels = new LRUCache<string, string>({
-  max: 2_000,
-  maxSize: 8 * 1024 * 1024,
-  sizeCalculation: (html, key) => html.length + key.length,
-});
-
-function renderPanel(views: Environment, view: PanelView, hostScriptUrl: string): string {
-  const key = `${hostScriptUrl}\n${JSON.stringify(view)}`;
-  let html = renderedPanels.get(key);
-  if (html === undefined) {
-    html = views.render('panel.njk', { view, hostScriptUrl });
-    renderedPanels.set(key, html);
-  }
-  return html;
+/** Settings of a panel page that come from the tenant's host, derived once per tenant object. */
+interface HostPageSettings {
+  scriptUrl: string;
+  contentSecurityPolicy: string;
 }
 
-function sendPage(response: Response, options: PanelRouteOptions, status: number, template: string) {
-  panelSecurityHeaders(response, options.defaultFrameAncestors);
-  response.status(status).type('html').send(options.views.render(template, {}));
+interface RenderedPanel {
+  hostScriptUrl: string;
+  html: string;
+  /** First instant at which the page may read differently, because a relative time moves on. */
+  validUntil: number;
+}
+
+/**
+ * Renders panel pages and reuses them. PanelService returns the same data object
+ * while the data is fresh, so a page rendered from that object is sent again until
+ * one of its relative times would change. The tenant cache likewise keeps one
+ * object per tenant, and a changed tenant comes as a new object.
+ */
+class PanelPages {
+  private readonly rendered = new WeakMap<PanelData, RenderedPanel>();
+  private readonly hosts = new WeakMap<Tenant, HostPageSettings>();
+
+  constructor(private readonly options: PanelRouteOptions) {}
+
+  hostOf(tenant: Tenant): HostPageSettings {
+    let host = this.hosts.get(tenant);
+    if (!host) {
+      const origin = new URL(tenant.baseUrl).origin;
+      host = { scriptUrl: `${origin}/atlassian-connect/all.js`, contentSecurityPolicy: panelContentSecurityPolicy(origin, origin) };
+      this.hosts.set(tenant, host);
+    }
+    return host;
+  }
+
+  render(data: PanelData, hostScriptUrl: string, now: number): string {
+    const reusable = this.rendered.get(data);
+    if (reusable && reusable.hostScriptUrl === hostScriptUrl && now < reusable.validUntil) {
+      return reusable.html;
+    }
+    const { view, validUntil } = buildPanelViewWithLifetime(data, { now, dockerHubWebUrl: this.options.dockerHubWebUrl });
+    const html = this.options.views.render('panel.njk', { view, hostScriptUrl });
+    this.rendered.set(data, { hostScriptUrl, html, validUntil });
+    return html;
+  }
 }
 
 function logUpstreamProblems(log: Logger, data: PanelData): void {

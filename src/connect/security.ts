@@ -22,24 +22,25 @@ export function baseSecurityHeaders(production: boolean) {
 }
 
 /**
- * Sets headers for a panel page: no caching, because the page is per user and
- * signed, and a CSP that allows only the add-on's own files, the host's all.js
+ * Returns the CSP of a panel page: only the add-on's own files, the host's all.js
  * and framing by the host. Pages sent before the tenant is known (401, 400) use
- * the configured default ancestors, so that Bitbucket can still show them.
+ * the configured default ancestors and no host, so that Bitbucket can still show them.
  */
-export function panelSecurityHeaders(response: Response, frameAncestors: string, hostOrigin?: string): void {
+export function panelContentSecurityPolicy(frameAncestors: string, hostOrigin?: string): string {
   const host = hostOrigin ? ` ${hostOrigin}` : '';
-  response.set('Cache-Control', 'no-store');
-  response.set(
-    'Content-Security-Policy',
-    [
-      "default-src 'none'",
-      `script-src 'self'${host}`,
-      "style-src 'self'",
-      "img-src 'self' data:",
-      `frame-ancestors ${frameAncestors}`,
-      "base-uri 'none'",
-      "form-action 'none'",
-    ].join('; '),
-  );
+  return [
+    "default-src 'none'",
+    `script-src 'self'${host}`,
+    "style-src 'self'",
+    "img-src 'self' data:",
+    `frame-ancestors ${frameAncestors}`,
+    "base-uri 'none'",
+    "form-action 'none'",
+  ].join('; ');
+}
+
+/** Sets the headers of a panel page: no caching, because the page is per user and signed, and its CSP. */
+export function setPanelSecurityHeaders(response: Response, contentSecurityPolicy: string): void {
+  response.setHeader('Cache-Control', 'no-store');
+  response.setHeader('Content-Security-Policy', contentSecurityPolicy);
 }

@@ -1,10 +1,11 @@
 /**
  * The add-on's upstream cache seen from outside: concurrent views share one
  * call per upstream endpoint, fresh responses are served without a call, and a
- * 404 from Docker Hub is remembered. Counts come from the simulators' request
- * logs over real sockets on 127.0.0.1.
+ * 404 from Docker Hub is remembered. Panel data and pages are reused only while
+ * their cached responses are fresh and their relative times still read the same.
+ * Counts come from the simulators' request logs over real sockets on 127.0.0.1.
  */
-import { PanelEnvironment, startPanelEnvironment } from '../helpers/panel-environment';
+import { PanelEnvironment, sleep, startPanelEnvironment } from '../helpers/panel-environment';
 import { noticeTexts } from '../helpers/panel-html';
 
 const BITBUCKET_REPOSITORY = '/2.0/repositories/acme-ws/bubbleupnp-server';
@@ -134,5 +135,65 @@ describe('answers shared between repositories', () => {
     expect(html).toContain('lozenge-passing');
     expect(html).toContain('Good build');
     expect(html).not.toContain('no state');
+  });
+});
+
+describe('reused panel data', () => {
+  const STATUSES = /^\/2\.0\/repositories\/acme-ws\/bubbleupnp-server\/commit\/[0-9a-f]{40}\/statuses$/;
+  const TAGS = /^\/v2\/repositories\/rwgrim\/docker-bubbleupnpserver\/tags\/$/;
+  let env: PanelEnvironment;
+
+  beforeAll(async () => {
+    // Bitbucket responses stay fresh for 1 s, and the head commit and its statuses for 0.5 s.
+    env = await startPanelEnvironment({ env: { CACHE_BITBUCKET_SECONDS: '1' } });
+  });
+  beforeEach(async () => {
+    env.resetSimulators();
+    await env.purgeCache();
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  test('changed build status shows once stale', async () => {
+    const before = await env.view('bubbleupnp-server');
+    expect(before.page.builds.map((build) => build.name)).not.toContain('Nightly build');
+    env.bitbucket.setFault(STATUSES, {
+      kind: 'json',
+      body: { values: [{ state: 'FAILED', key: 'ci', name: 'Nightly build', url: null, updated_on: null, created_on: null }] },
+    });
+
+    const whileFresh = await env.view('bubbleupnp-server');
+    await sleep(1_100);
+    const afterwards = await env.view('bubbleupnp-server');
+
+    expect(whileFresh.html).toBe(before.html);
+    const bitbucketBuilds = afterwards.page.builds.filter((build) => build.source === 'bitbucket');
+    expect(bitbucketBuilds.map((build) => build.name)).toEqual(['Nightly build']);
+    expect(bitbucketBuilds.map((build) => build.state)).toEqual(['failing']);
+  });
+
+  test('relative time moves on while data is fresh', async () => {
+    const pushed = new Date(Date.now() - 7_000).toISOString();
+    env.hub.setFault(TAGS, {
+      kind: 'json',
+      body: {
+        count: 1,
+        next: null,
+        previous: null,
+        results: [{ name: 'edge', full_size: 1000, last_updated: pushed, tag_last_pushed: pushed, images: [] }],
+      },
+    });
+    const first = await env.view('bubbleupnp-server');
+    expect(first.page.tagNames).toEqual(['edge']);
+    expect(first.page.text).toContain('edge just now');
+    env.hub.resetRequests();
+
+    await sleep(Math.max(0, Date.parse(pushed) + 10_600 - Date.now()));
+    const later = await env.view('bubbleupnp-server');
+
+    expect(later.page.text).toMatch(/edge 1[01] seconds ago/);
+    // Docker Hub responses stay fresh for 5 minutes, so the page changed without a call.
+    expect(env.hub.requestCount(TAGS)).toBe(0);
   });
 });
