@@ -92,7 +92,7 @@ export interface PanelServiceOptions {
   upstreamTimeoutMs: number;
   maxConfigFileBytes: number;
   cacheLifetimes?: CacheLifetimes;
-  /** Maximum number of repositories whose last panel data is kept for reuse. Default 5,000. */
+  /** Maximum number of repositories whose last panel data is kept for reuse. Default 5,000; 0 keeps none. */
   maxSnapshots?: number;
 }
 
@@ -116,11 +116,12 @@ export class PanelService {
    * in it is fresh, because the cache would return the same responses. Loads that
    * saw a stale response or an error other than a remembered 404 leave no snapshot.
    */
-  private readonly snapshots: LRUCache<string, Snapshot>;
+  private readonly snapshots: LRUCache<string, Snapshot> | undefined;
 
   constructor(private readonly options: PanelServiceOptions) {
     this.policies = cachePolicies(options.cacheLifetimes ?? DEFAULT_CACHE_LIFETIMES);
-    this.snapshots = new LRUCache({ max: options.maxSnapshots ?? 5_000 });
+    const maxSnapshots = options.maxSnapshots ?? 5_000;
+    this.snapshots = maxSnapshots > 0 ? new LRUCache({ max: maxSnapshots }) : undefined;
   }
 
   /**
@@ -129,15 +130,18 @@ export class PanelService {
    */
   async load(request: PanelRequest): Promise<PanelData> {
     const snapshotKey = `${tenantCachePrefix(request.credentials.clientKey)}${request.repository.workspace}/${request.repository.slug}`;
-    const snapshot = this.snapshots.get(snapshotKey);
+    const snapshot = this.snapshots?.get(snapshotKey);
     if (snapshot && Date.now() < snapshot.freshUntil) {
       return snapshot.data;
     }
     const freshness = new FreshnessTracker();
     const data = await this.loadFromCache(request, freshness);
+    if (!this.snapshots) {
+      return data;
+    }
     if (Date.now() < freshness.freshUntil) {
       this.snapshots.set(snapshotKey, { data, freshUntil: freshness.freshUntil });
-    } else {
+    } else if (snapshot) {
       this.snapshots.delete(snapshotKey);
     }
     return data;
@@ -145,6 +149,9 @@ export class PanelService {
 
   /** Drops the snapshots of one tenant, or of all tenants, so that their next views read the cache again. */
   forgetSnapshots(clientKey?: string): void {
+    if (!this.snapshots) {
+      return;
+    }
     if (clientKey === undefined) {
       this.snapshots.clear();
       return;
