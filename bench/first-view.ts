@@ -12,7 +12,8 @@
  *   Docker Hub repository and tags (1 s) have expired.
  * The same two views of acme-ws/release-train, whose main branch name contains
  * "/", are reported apart: the add-on reads its config file at the head commit,
- * which adds a round trip.
+ * which adds a round trip to a cold view. A file read at a commit stays fresh, so
+ * the second view reads it only if the head moved.
  */
 import { performance } from 'node:perf_hooks';
 import { BitbucketClient } from '../src/core/bitbucket';

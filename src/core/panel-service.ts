@@ -43,6 +43,8 @@ export function cachePolicies(lifetimes: CacheLifetimes) {
     // The main branch rarely changes, so it is kept ten times longer than other Bitbucket responses.
     mainBranch: { ...bitbucket, freshMs: bitbucket.freshMs * 10 },
     configFile: bitbucket,
+    // A file read at a commit hash never changes, so it stays fresh as long as it is kept.
+    configFileAtCommit: { ...bitbucket, freshMs: bitbucket.keepMs },
     branchHead: { ...bitbucket, freshMs: Math.ceil(bitbucket.freshMs / 2) },
     commitStatuses: { ...bitbucket, freshMs: Math.ceil(bitbucket.freshMs / 2) },
     hubRepository: dockerHub,
@@ -182,12 +184,13 @@ export class PanelService {
       return { state: 'disabled', repository, reason: 'empty-repository', bitbucketStale };
     }
 
-    // A branch name with "/" is ambiguous with the file path in a src URL,
-    // so the file is read at the head commit instead.
-    // NOTE: that costs one more sequential round trip than other branches need.
+    // Bitbucket's src endpoint reads a branch name with "/" as part of the file path, even
+    // when the "/" is percent-encoded (reported in MunifTanjim/node-bitbucket#141 and
+    // CenterForOpenScience/waterbutler#377), so the file is read at the head commit instead.
+    // NOTE: a cold view of such a repository takes one more sequential round trip than others.
     const head = bitbucket.branchHead(branch);
     const configLookup = branch.includes('/')
-      ? head.then((cached) => bitbucket.configFile(cached.value))
+      ? head.then((cached) => bitbucket.configFileAtCommit(cached.value))
       : bitbucket.configFile(branch);
     head.catch(() => undefined);
 
@@ -322,8 +325,16 @@ class BitbucketCalls {
     );
   }
 
-  configFile(revision: string): Promise<Cached<ConfigLookup>> {
-    return this.cached(`config:${revision}`, this.policies.configFile, async (deadline) => {
+  configFile(branch: string): Promise<Cached<ConfigLookup>> {
+    return this.readConfigFile(branch, this.policies.configFile);
+  }
+
+  configFileAtCommit(hash: string): Promise<Cached<ConfigLookup>> {
+    return this.readConfigFile(hash, this.policies.configFileAtCommit);
+  }
+
+  private readConfigFile(revision: string, policy: CachePolicy): Promise<Cached<ConfigLookup>> {
+    return this.cached(`config:${revision}`, policy, async (deadline) => {
       const { credentials, repository } = this.request;
       const file = await this.options.bitbucket.readFile(credentials, repository, revision, CONFIG_FILE_NAME, deadline);
       if (file.kind !== 'found') return file;

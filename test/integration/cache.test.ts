@@ -173,6 +173,22 @@ describe('reused panel data', () => {
     expect(bitbucketBuilds.map((build) => build.state)).toEqual(['failing']);
   });
 
+  test('file at unchanged commit not read again', async () => {
+    const fileAtCommit = /^\/2\.0\/repositories\/acme-ws\/release-train\/src\/[0-9a-f]{40}\/\.docker-repository\.yml$/;
+    const branchHead = /^\/2\.0\/repositories\/acme-ws\/release-train\/refs\/branches\//;
+    await env.view('release-train');
+    expect(env.bitbucket.requestCount(fileAtCommit)).toBe(1);
+    env.bitbucket.resetRequests();
+
+    // Past the 0.5 s head lifetime and the 1 s lifetime of files read at a branch name.
+    await sleep(1_100);
+    const { page } = await env.view('release-train');
+
+    expect(page.state).toBe('ready');
+    expect(env.bitbucket.requestCount(branchHead)).toBe(1);
+    expect(env.bitbucket.requestCount(fileAtCommit)).toBe(0);
+  });
+
   test('relative time moves on while data is fresh', async () => {
     const pushed = new Date(Date.now() - 7_000).toISOString();
     env.hub.setFault(TAGS, {
