@@ -69,8 +69,12 @@ export function createApp(config: AppConfig, logger: Logger, shared: SharedState
     maxConfigFileBytes: config.configFileMaxBytes,
     cacheLifetimes: config.cacheLifetimes,
   });
-  // An install or uninstall in any process drops the tenant's snapshots here, where its cache purge cannot reach.
-  shared.tenantEvents.subscribe((clientKey) => panelService.forgetSnapshots(clientKey));
+  // An install or uninstall in another process purges the shared cache there. Here it drops
+  // the tenant's snapshots, and calls in flight for the tenant do not write back.
+  shared.tenantEvents.subscribe((clientKey) => {
+    cache.notePurge(tenantCachePrefix(clientKey));
+    panelService.forgetSnapshots(clientKey);
+  });
   const purgeCachedData = async (clientKey?: string) => {
     await cache.deleteByPrefix(clientKey === undefined ? '' : tenantCachePrefix(clientKey));
     panelService.forgetSnapshots(clientKey);

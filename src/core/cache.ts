@@ -67,7 +67,14 @@ export interface CacheEvents {
   backendError(operation: string, error: unknown): void;
 }
 
+/** How long a purge is remembered: ten times the longest upstream timeout that the configuration allows (60 s). */
+const PURGE_MEMORY_MS = 10 * 60 * 1000;
+
 export class UpstreamCache {
+  /** Recent purges by key prefix, with the purge count at that moment and when it happened. */
+  private readonly purges = new Map<string, { sequence: number; at: number }>();
+  private purgeSequence = 0;
+
   constructor(
     private readonly backend: CacheBackend,
     private readonly sharing: CallSharing,
@@ -89,6 +96,7 @@ export class UpstreamCache {
     deadline: number,
     loader: () => Promise<T>,
   ): Promise<Cached<T>> {
+    const purgeMark = this.purgeMark();
     const record = await this.read(key);
     if (record && record.freshUntil > this.now()) {
       if (record.notFound) {
@@ -97,7 +105,7 @@ export class UpstreamCache {
       return { value: record.value as T, storedAt: record.storedAt, freshUntil: record.freshUntil, stale: false };
     }
 
-    const call = this.sharing.run(key, () => this.callAndStore(key, policy, loader));
+    const call = this.sharing.run(key, () => this.callAndStore(key, policy, purgeMark, loader));
     try {
       const value = await withDeadline(call, deadline, service);
       const storedAt = this.now();
@@ -110,18 +118,51 @@ export class UpstreamCache {
     }
   }
 
+  /** Deletes every key that starts with `prefix`, and keeps calls already in flight for such keys from writing back. */
   deleteByPrefix(prefix: string): Promise<void> {
+    this.notePurge(prefix);
     return this.backend.deleteByPrefix(prefix);
   }
 
-  private async callAndStore<T>(key: string, policy: CachePolicy, loader: () => Promise<T>): Promise<T> {
+  /**
+   * Records that the keys under `prefix` were purged, here or by another process
+   * that shares the backend, so that a call that started earlier does not store
+   * its response under them afterwards.
+   */
+  notePurge(prefix: string): void {
+    const now = this.now();
+    for (const [known, purge] of this.purges) {
+      if (now - purge.at > PURGE_MEMORY_MS) this.purges.delete(known);
+    }
+    this.purgeSequence += 1;
+    this.purges.delete(prefix);
+    this.purges.set(prefix, { sequence: this.purgeSequence, at: now });
+  }
+
+  /** Returns a mark to pass to purgedSince later. */
+  purgeMark(): number {
+    return this.purgeSequence;
+  }
+
+  /** Tells whether a purge covering `key` happened after `mark` was taken. */
+  purgedSince(key: string, mark: number): boolean {
+    if (this.purgeSequence === mark) return false;
+    for (const [prefix, purge] of this.purges) {
+      if (purge.sequence > mark && key.startsWith(prefix)) return true;
+    }
+    return false;
+  }
+
+  private async callAndStore<T>(key: string, policy: CachePolicy, mark: number, loader: () => Promise<T>): Promise<T> {
     try {
       const value = await loader();
       const storedAt = this.now();
-      await this.write(key, { value, storedAt, freshUntil: storedAt + policy.freshMs }, policy.keepMs);
+      if (!this.purgedSince(key, mark)) {
+        await this.write(key, { value, storedAt, freshUntil: storedAt + policy.freshMs }, policy.keepMs);
+      }
       return value;
     } catch (error) {
-      if (isUpstreamError(error, 'not-found')) {
+      if (isUpstreamError(error, 'not-found') && !this.purgedSince(key, mark)) {
         const storedAt = this.now();
         const record = { value: null, storedAt, freshUntil: storedAt + policy.notFoundMs, notFound: true };
         await this.write(key, record, policy.notFoundMs);

@@ -136,12 +136,14 @@ export class PanelService {
     if (snapshot && Date.now() < snapshot.freshUntil) {
       return snapshot.data;
     }
+    const purgeMark = this.options.cache.purgeMark();
     const freshness = new FreshnessTracker();
     const data = await this.loadFromCache(request, freshness);
     if (!this.snapshots) {
       return data;
     }
-    if (Date.now() < freshness.freshUntil) {
+    // Data loaded across an uninstall must not outlive the purge that the uninstall made.
+    if (Date.now() < freshness.freshUntil && !this.options.cache.purgedSince(snapshotKey, purgeMark)) {
       this.snapshots.set(snapshotKey, { data, freshUntil: freshness.freshUntil });
     } else if (snapshot) {
       this.snapshots.delete(snapshotKey);

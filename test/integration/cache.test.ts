@@ -213,3 +213,33 @@ describe('reused panel data', () => {
     expect(env.hub.requestCount(TAGS)).toBe(0);
   });
 });
+
+describe('uninstall during a view', () => {
+  const HUB_REPOSITORY = /^\/v2\/repositories\/rwgrim\/docker-bubbleupnpserver\/$/;
+  let env: PanelEnvironment;
+
+  beforeAll(async () => {
+    // Docker Hub responses would stay fresh for 10 minutes if one were stored after the purge.
+    env = await startPanelEnvironment({ env: { CACHE_DOCKER_HUB_SECONDS: '600' } });
+  });
+  afterAll(async () => {
+    await env?.stop();
+  });
+
+  test('response fetched across uninstall not kept', async () => {
+    env.hub.setFault(HUB_REPOSITORY, { kind: 'delay', ms: 1_500 }, { times: 1 });
+    const view = env.view('bubbleupnp-server');
+    await sleep(400);
+    await env.bitbucket.uninstall('acme-ws');
+    // The view was verified before the uninstall, so it still gets its page.
+    expect((await view).status).toBe(200);
+
+    await env.bitbucket.install('acme-ws');
+    env.hub.resetRequests();
+    const after = await env.view('bubbleupnp-server');
+
+    expect(after.page.state).toBe('ready');
+    expect(after.page.stats.pulls?.text).toBe('1.3M');
+    expect(env.hub.requestCount(HUB_REPOSITORY)).toBe(1);
+  });
+});

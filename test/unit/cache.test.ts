@@ -299,3 +299,69 @@ describe('LocalCallSharing', () => {
     expect(loader).toHaveBeenCalledTimes(2);
   });
 });
+
+describe('UpstreamCache purge during a call', () => {
+  const OTHER_TENANT_KEY = 't:ck-test-0002:hub:examplens/app:repository';
+
+  test('call in flight at purge not stored', async () => {
+    const { cache, backend } = setup();
+    const response = deferred<string>();
+    const view = cache.load(KEY, 'docker-hub', POLICY, deadlineIn(5 * SECOND), () => response.promise);
+
+    await cache.deleteByPrefix('t:ck-test-0001:');
+    response.resolve('fetched before the purge');
+
+    expect(await view).toMatchObject({ value: 'fetched before the purge', stale: false });
+    await flushPendingWork();
+    expect(await backend.get(KEY)).toBeUndefined();
+  });
+
+  test('404 in flight at purge not remembered', async () => {
+    const { cache, backend } = setup();
+    const response = deferred<string>();
+    const view = cache.load(KEY, 'docker-hub', POLICY, deadlineIn(5 * SECOND), () =>
+      response.promise.then(() => Promise.reject(notFound())),
+    );
+
+    cache.notePurge('t:ck-test-0001:');
+    response.resolve('');
+
+    expect(await rejectionOf(view)).toBeInstanceOf(UpstreamError);
+    await flushPendingWork();
+    expect(await backend.get(KEY)).toBeUndefined();
+  });
+
+  test('other tenant call still stored', async () => {
+    const { cache, backend } = setup();
+    const response = deferred<string>();
+    const view = cache.load(OTHER_TENANT_KEY, 'docker-hub', POLICY, deadlineIn(5 * SECOND), () => response.promise);
+
+    await cache.deleteByPrefix('t:ck-test-0001:');
+    response.resolve('other tenant');
+    await view;
+    await flushPendingWork();
+
+    expect((await backend.get(OTHER_TENANT_KEY))?.value).toBe('other tenant');
+  });
+
+  test('call started after purge stored', async () => {
+    const { cache, backend } = setup();
+    await cache.deleteByPrefix('t:ck-test-0001:');
+
+    await cache.load(KEY, 'docker-hub', POLICY, deadlineIn(5 * SECOND), async () => 'fetched after the purge');
+
+    expect((await backend.get(KEY))?.value).toBe('fetched after the purge');
+  });
+
+  test('purge mark reports later purges only', () => {
+    const { cache, clock } = setup();
+    cache.notePurge('t:ck-test-0001:');
+    const mark = cache.purgeMark();
+
+    expect(cache.purgedSince(KEY, mark)).toBe(false);
+    clock.advance(SECOND);
+    cache.notePurge('t:ck-test-0002:');
+    expect(cache.purgedSince(KEY, mark)).toBe(false);
+    expect(cache.purgedSince(OTHER_TENANT_KEY, mark)).toBe(true);
+  });
+});
