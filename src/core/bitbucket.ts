@@ -47,14 +47,15 @@ const branchSchema = z.object({
   target: z.object({ hash: z.string().regex(/^[0-9a-f]{7,64}$/i) }),
 });
 const statusSchema = z.object({
-  state: z.string(),
+  // A missing or non-text state is a state the add-on does not know, shown as unknown like any other.
+  state: z.string().catch(''),
   key: z.string().nullable().catch(null).optional(),
   name: z.string().nullable().catch(null).optional(),
   url: z.string().nullable().catch(null).optional(),
   updated_on: z.string().nullable().catch(null).optional(),
   created_on: z.string().nullable().catch(null).optional(),
 });
-// An entry Bitbucket sends in an unexpected shape is dropped, so that it does not hide the others.
+// An entry that is not an object is dropped, so that it does not hide the others.
 const statusPageSchema = z.object({
   values: z
     .array(z.unknown())

@@ -124,17 +124,29 @@ describe('answers shared between repositories', () => {
     expect(env.hub.requestCount(/^\/v2\/repositories\/library\/nginx\/$/)).toBe(1);
   });
 
-  test('malformed status entry dropped alone', async () => {
+  test('malformed status entries read alone', async () => {
     env.bitbucket.setFault(/\/repositories\/acme-ws\/widget-api\/commit\/[0-9a-f]+\/statuses$/, {
       kind: 'json',
-      body: { values: [{ state: 'SUCCESSFUL', name: 'Good build', key: 'good' }, { name: 'no state' }, 'text'] },
+      body: {
+        values: [
+          { state: 'SUCCESSFUL', name: 'Good build', key: 'good' },
+          { name: 'No state' },
+          { state: null, name: 'Null state' },
+          { state: 7, name: 'Number state' },
+          'text',
+        ],
+      },
     });
     env.bitbucket.setFile('acme-ws', 'widget-api', '.docker-repository.yml', Buffer.from(''));
-    const { html } = await env.view('widget-api');
+    const { html, page } = await env.view('widget-api');
+    const states = Object.fromEntries(page.builds.map((build) => [build.name, build.state]));
 
-    expect(html).toContain('lozenge-passing');
-    expect(html).toContain('Good build');
-    expect(html).not.toContain('no state');
+    expect(states['Good build']).toBe('passing');
+    expect(states['No state']).toBe('unknown');
+    expect(states['Null state']).toBe('unknown');
+    expect(states['Number state']).toBe('unknown');
+    expect(page.builds.filter((build) => build.source === 'bitbucket')).toHaveLength(4);
+    expect(html).not.toContain('lozenge-failing');
   });
 });
 
