@@ -21,6 +21,10 @@ export function formatCount(value: number): string {
     scaled = value / 1000 ** unit;
     rounded = roundForDisplay(scaled);
   }
+  if (rounded >= 1000) {
+    // Past the largest suffix the digits would turn into exponent notation, such as "1e+282Q".
+    return `>999${COUNT_SUFFIXES[unit]}`;
+  }
   return `${stripTrailingZero(rounded)}${COUNT_SUFFIXES[unit]}`;
 }
 
@@ -37,11 +41,21 @@ export function formatExactCount(value: number): string {
   if (!Number.isFinite(value) || value < 0) {
     return 'unknown';
   }
-  // Adding 0 turns -0, which JSON can carry, into 0.
-  // Plain grouping instead of toLocaleString, which goes through ICU and showed up in panel profiles.
-  const text = BigInt(Math.round(value)).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  if (value >= MAX_EXACT_COUNT) {
+    // The digits of an absurd count would fill the title.
+    return `at least ${groupDigits(BigInt(MAX_EXACT_COUNT))}`;
+  }
+  const text = groupDigits(BigInt(Math.round(value)));
   // Beyond 2^53 a JSON number has already been rounded while parsing.
   return Number.isSafeInteger(Math.round(value)) ? text : `about ${text}`;
+}
+
+/** Largest count shown digit by digit; 10^21 is also where JavaScript starts printing numbers with an exponent. */
+const MAX_EXACT_COUNT = 1e21;
+
+/** Groups digits by thousands with commas. Plain grouping instead of toLocaleString, which goes through ICU and showed up in panel profiles. */
+function groupDigits(value: bigint): string {
+  return value.toString().replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 const BYTE_UNITS = ['B', 'kB', 'MB', 'GB', 'TB'];

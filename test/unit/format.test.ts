@@ -13,6 +13,9 @@ describe('formatCount', () => {
     [2147483647, '2.1B'],
     [10234567890, '10.2B'],
     [12916987208, '12.9B'],
+    [999_400_000_000_000_000, '999Q'],
+    [1e21, '>999Q'],
+    [1e300, '>999Q'],
   ])('%d shows as %s', (value, expected) => {
     expect(formatCount(value)).toBe(expected);
   });
@@ -54,6 +57,8 @@ describe('formatExactCount', () => {
     [72673, '72,673'],
     [2147483647, '2,147,483,647'],
     [12916987208, '12,916,987,208'],
+    [1e21, 'at least 1,000,000,000,000,000,000,000'],
+    [1e300, 'at least 1,000,000,000,000,000,000,000'],
   ])('%d shows as %s', (value, expected) => {
     expect(formatExactCount(value)).toBe(expected);
   });
