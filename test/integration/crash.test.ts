@@ -152,6 +152,7 @@ describeWithBuild('SIGKILL during installs and panel views', () => {
     const burstDeadline = Date.now() + MAX_BURST_MS;
     let nextInstall = 0;
     let killed = false;
+    let installsInFlight = 0;
     const installWorker = async () => {
       while (!killed && nextInstall < INSTALL_COUNT) {
         nextInstall += 1;
@@ -162,6 +163,7 @@ describeWithBuild('SIGKILL during installs and panel views', () => {
           ...installPayload({ clientKey, sharedSecret, baseUrl: bitbucket.webUrl, baseApiUrl: bitbucket.apiUrl }),
           key: descriptorKey,
         };
+        installsInFlight += 1;
         try {
           const response = await sendWithTimeout(`${running.url}/installed`, {
             method: 'POST',
@@ -171,8 +173,14 @@ describeWithBuild('SIGKILL during installs and panel views', () => {
           if (response.status === 204) acknowledged.push(clientKey);
         } catch {
           unanswered += 1;
+        } finally {
+          installsInFlight -= 1;
         }
-        const killDue = acknowledged.length >= KILL_AFTER_ACKNOWLEDGED || Date.now() > burstDeadline;
+        // The kill waits until other workers have installs in flight, so that it lands mid-write
+        // even when a loaded machine lets the workers fall out of step.
+        const killDue =
+          (acknowledged.length >= KILL_AFTER_ACKNOWLEDGED && installsInFlight >= INSTALL_CONCURRENCY / 2) ||
+          Date.now() > burstDeadline;
         if (!killed && killDue) {
           killed = true;
           running.signal('SIGKILL');
