@@ -10,21 +10,20 @@
  * trace, no response or a response slower than PANEL_BUDGET_MS + 1 s, or when the
  * add-on process died. It exits with 2 when the run itself could not be set up.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { findProjectRoot } from '../src/paths';
+import { AddonChild, compiledServerEntry, probeHealth, startAddonChild } from '../src/sandbox/addon-process';
 import { BitbucketSimulator, startBitbucketSimulator } from '../src/sandbox/bitbucket-simulator';
 import { findSandboxDataDir } from '../src/sandbox/data-dir';
 import { DockerHubSimulator, hubRateLimitFault, startDockerHubSimulator } from '../src/sandbox/docker-hub-simulator';
 import type { Fault } from '../src/sandbox/faults';
 import { parsePanelHtml } from '../test/helpers/panel-html';
-import { freePort } from '../src/sandbox/free-port';
 
 const PROJECT_ROOT = findProjectRoot(__dirname);
-const SERVER_ENTRY = path.join(PROJECT_ROOT, 'dist', 'src', 'server.js');
+const SERVER_ENTRY = compiledServerEntry(PROJECT_ROOT);
 const REPORT_FILE = path.join(PROJECT_ROOT, 'docs', 'reliability.md');
 
 const PANEL_BUDGET_MS = 3000;
@@ -32,10 +31,6 @@ const PANEL_BUDGET_MS = 3000;
 const MAX_RESPONSE_MS = PANEL_BUDGET_MS + 1000;
 /** Every request of the run is aborted after this long, and then counts as missing. */
 const REQUEST_TIMEOUT_MS = 10_000;
-const HEALTH_TIMEOUT_MS = 2000;
-const START_TIMEOUT_MS = 15_000;
-/** server.ts gives requests in flight 10 s after SIGTERM, so SIGKILL follows only after this. */
-const STOP_TIMEOUT_MS = 12_000;
 /** CACHE_DOCKER_HUB_SECONDS and CACHE_BITBUCKET_SECONDS of the add-on process for warm cases. */
 const WARM_CACHE_SECONDS = 1;
 /** panel-service.ts keeps the main branch fresh ten times longer than other Bitbucket responses. */
@@ -118,94 +113,12 @@ interface CaseRecord {
 // ---------------------------------------------------------------------------
 // Add-on child process
 
-class AddonChild {
-  private log = '';
-  readonly exited: Promise<number | null>;
-
-  private constructor(
-    readonly child: ChildProcess,
-    readonly url: string,
-    readonly port: number,
-  ) {
-    child.stdout!.on('data', (chunk) => (this.log += chunk));
-    child.stderr!.on('data', (chunk) => (this.log += chunk));
-    this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
-  }
-
-  /** Starts dist/src/server.js and resolves once /healthz responds 200. */
-  static async start(env: Record<string, string>, port?: number): Promise<AddonChild> {
-    const chosenPort = port ?? (await freePort());
-    const url = `http://127.0.0.1:${chosenPort}`;
-    const child = spawn(process.execPath, [SERVER_ENTRY], {
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'test',
-        PORT: String(chosenPort),
-        AC_LOCAL_BASE_URL: url,
-        LOG_LEVEL: 'info',
-        PANEL_BUDGET_MS: String(PANEL_BUDGET_MS),
-        ...env,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const addon = new AddonChild(child, url, chosenPort);
-    const deadline = Date.now() + START_TIMEOUT_MS;
-    while (Date.now() < deadline) {
-      if (!addon.running()) {
-        throw new Error(`The add-on exited with ${child.exitCode} during start-up:\n${addon.output()}`);
-      }
-      if (await addon.healthy()) {
-        return addon;
-      }
-      await sleep(100);
-    }
-    addon.kill('SIGKILL');
-    throw new Error(`The add-on did not respond 200 on /healthz within ${START_TIMEOUT_MS} ms:\n${addon.output()}`);
-  }
-
-  get pid(): number | undefined {
-    return this.child.pid;
-  }
-
-  output(): string {
-    return this.log;
-  }
-
-  /** True while the child has not exited and its pid still exists. */
-  running(): boolean {
-    if (this.child.exitCode !== null || this.child.signalCode !== null || this.pid === undefined) {
-      return false;
-    }
-    try {
-      process.kill(this.pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async healthy(): Promise<boolean> {
-    const result = await send(`${this.url}/healthz`, {}, HEALTH_TIMEOUT_MS);
-    return result.status === 200;
-  }
-
-  /** Sends a signal to this child only, by its pid. */
-  kill(signal: NodeJS.Signals): void {
-    if (this.pid !== undefined && this.running()) {
-      process.kill(this.pid, signal);
-    }
-  }
-
-  /** Stops the child with SIGTERM, then SIGKILL when it has not exited after STOP_TIMEOUT_MS. */
-  async stop(): Promise<void> {
-    if (!this.running()) return;
-    this.kill('SIGTERM');
-    const outcome = await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS).then(() => 'timeout' as const)]);
-    if (outcome === 'timeout') {
-      this.kill('SIGKILL');
-      await Promise.race([this.exited, sleep(STOP_TIMEOUT_MS)]);
-    }
-  }
+/** Starts the add-on with info logs, which crashSigns reads, and the panel budget that the case limits assume. */
+function startAddon(env: Record<string, string>, port?: number): Promise<AddonChild> {
+  return startAddonChild({
+    env: { LOG_LEVEL: 'info', PANEL_BUDGET_MS: String(PANEL_BUDGET_MS), ...env },
+    port,
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -803,7 +716,7 @@ class Runner {
     this.context.bitbucket.clearFaults();
     if (settleMs > 0) await sleep(settleMs);
 
-    const processUp = this.addon.running() && (await this.addon.healthy());
+    const processUp = this.addon.running() && (await probeHealth(this.addon.url));
     const log = this.addon.output().slice(logStart);
     const { state, message } = visibleMessage(result);
     const signs = crashSigns(result, log);
@@ -837,7 +750,7 @@ class Runner {
     const previous = this.context.addon;
     process.stdout.write(`The add-on process ${previous.pid} is down; its output:\n${previous.output().slice(-4000)}\n`);
     await previous.stop();
-    this.context = { ...this.context, addon: await AddonChild.start(this.restartEnv, previous.port) };
+    this.context = { ...this.context, addon: await startAddon(this.restartEnv, previous.port) };
   }
 }
 
@@ -867,7 +780,7 @@ async function startPhase(
   dataDirs: DataDirectories,
   env: Record<string, string>,
 ): Promise<{ runner: Runner; bitbucket: BitbucketSimulator; stop(): Promise<void> }> {
-  const addon = await AddonChild.start(env);
+  const addon = await startAddon(env);
   let bitbucket: BitbucketSimulator | undefined;
   try {
     bitbucket = await startBitbucketSimulator({ addonBaseUrl: addon.url, dataDir: dataDirs.bitbucket });
