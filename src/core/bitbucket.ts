@@ -95,7 +95,8 @@ export class BitbucketClient {
   async getCommitStatuses(credentials: BitbucketCredentials, repository: RepositoryPath, hash: string, deadline: number) {
     const path = `${repositoryUrlPath(repository)}/commit/${encodeURIComponent(hash)}/statuses?pagelen=${STATUSES_PAGE_LENGTH}`;
     const body = await this.getJson(credentials, path, deadline, statusPageSchema);
-    return body.values;
+    // A response with more entries than requested is cut, so that the sidebar stays bounded.
+    return body.values.slice(0, STATUSES_PAGE_LENGTH);
   }
 
   /**

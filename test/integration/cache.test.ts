@@ -5,6 +5,7 @@
  * their cached responses are fresh and their relative times still read the same.
  * Counts come from the simulators' request logs over real sockets on 127.0.0.1.
  */
+import { STATUSES_PAGE_LENGTH } from '../../src/core/bitbucket';
 import { PanelEnvironment, sleep, startPanelEnvironment } from '../helpers/panel-environment';
 import { noticeTexts } from '../helpers/panel-html';
 
@@ -124,7 +125,20 @@ describe('answers shared between repositories', () => {
     expect(env.hub.requestCount(/^\/v2\/repositories\/library\/nginx\/$/)).toBe(1);
   });
 
+  test('status list cut to page length', async () => {
+    await env.purgeCache();
+    const values = Array.from({ length: 200 }, (_, index) => ({ state: 'SUCCESSFUL', key: `ci-${index}`, name: `Build ${index}` }));
+    env.bitbucket.setFault(/\/repositories\/acme-ws\/widget-api\/commit\/[0-9a-f]+\/statuses$/, { kind: 'json', body: { values } });
+    env.bitbucket.setFile('acme-ws', 'widget-api', '.docker-repository.yml', Buffer.from(''));
+    const { page } = await env.view('widget-api');
+    const names = page.builds.filter((build) => build.source === 'bitbucket').map((build) => build.name);
+
+    expect(names).toHaveLength(STATUSES_PAGE_LENGTH);
+    expect(names[0]).toBe('Build 0');
+  });
+
   test('malformed status entries read alone', async () => {
+    await env.purgeCache();
     env.bitbucket.setFault(/\/repositories\/acme-ws\/widget-api\/commit\/[0-9a-f]+\/statuses$/, {
       kind: 'json',
       body: {
