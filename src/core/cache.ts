@@ -128,6 +128,8 @@ export class UpstreamCache {
    * Records that the keys under `prefix` were purged, here or by another process
    * that shares the backend, so that a call that started earlier does not store
    * its response under them afterwards.
+   * NOTE: a view that arrives after the purge while such a call is still in flight
+   * shares it and shows its response once, although nothing is stored.
    */
   notePurge(prefix: string): void {
     const now = this.now();
