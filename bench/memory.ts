@@ -7,7 +7,11 @@
  * in production. The 1,000 repositories need about 7,000 of the 10,000 entries
  * that the in-memory cache keeps.
  *
- * Usage: node dist/bench/memory.js [--heap-snapshots]
+ * Usage: node dist/bench/memory.js [--heap-snapshots] [--repositories N]
+ * With --repositories N (default 1,000) the run spreads the renders across N
+ * repositories instead, which name up to 1,000 images, and writes
+ * memory-N-repositories.json. Above about 1,400 repositories the cache reaches
+ * its 10,000 entries and evicts.
  * With --heap-snapshots the add-on runs with --trace-gc and writes a heap
  * snapshot at each point (V8 collects garbage first). The V8 heap sizes of the
  * last collection before the snapshot, the live heap and its largest object
@@ -22,10 +26,10 @@ import { startBenchEnvironment } from './lib/environment';
 import { generateData } from './lib/generated-data';
 import { runRequests } from './lib/http';
 import { getText } from './lib/http';
-import { hasFlag, machineInfo, resultName, RESULTS_DIR, round, runMain, TargetCheck, verdict, writeResult } from './lib/report';
+import { hasFlag, integerOption, machineInfo, resultName, RESULTS_DIR, round, runMain, TargetCheck, verdict, writeResult } from './lib/report';
 
-const REPOSITORIES = 1000;
-const IMAGES = 1000;
+const DEFAULT_REPOSITORIES = 1000;
+const MAX_SIMULATED_IMAGES = 1000;
 const RENDERS_PER_STEP = 20_000;
 const CONCURRENCY = 10;
 /** Panel tokens must outlive the run, which took under 10 minutes at the slowest rate measured. */
@@ -57,8 +61,11 @@ async function main(): Promise<void> {
     fs.rmSync(snapshotDir, { recursive: true, force: true });
     fs.mkdirSync(snapshotDir, { recursive: true });
   }
-  const data = generateData(REPOSITORIES, IMAGES);
-  console.log(`Generated ${REPOSITORIES} repositories and ${IMAGES} images under ${data.root}`);
+  const repositories = integerOption('repositories', DEFAULT_REPOSITORIES);
+  // The Docker Hub simulator reads at most 1,000 image files, so more repositories share images.
+  const images = Math.min(repositories, MAX_SIMULATED_IMAGES);
+  const data = generateData(repositories, images);
+  console.log(`Generated ${repositories} repositories and ${images} images under ${data.root}`);
   const environment = await startBenchEnvironment({
     bitbucketDataDir: data.bitbucketDataDir,
     hubDataDir: data.hubDataDir,
@@ -108,11 +115,13 @@ async function main(): Promise<void> {
     console.log(`upstream calls during the run: ${upstreamCalls}`);
     console.log(`memory: ${verdict(check)}`);
 
-    const file = writeResult(heapSnapshots ? 'memory-diagnosis' : 'memory', {
+    const baseName = heapSnapshots ? 'memory-diagnosis' : 'memory';
+    const name = repositories === DEFAULT_REPOSITORIES ? baseName : `${baseName}-${repositories}-repositories`;
+    const file = writeResult(name, {
       machine,
       settings: {
-        repositories: REPOSITORIES,
-        images: IMAGES,
+        repositories,
+        images,
         rendersPerStep: RENDERS_PER_STEP,
         concurrency: CONCURRENCY,
         addonEnv: { NODE_ENV: 'test', LOG_LEVEL: 'warn', cacheLifetimes: 'defaults' },

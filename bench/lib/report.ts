@@ -113,6 +113,25 @@ export function hasFlag(name: string): boolean {
   return process.argv.slice(2).includes(`--${name}`);
 }
 
+/**
+ * Returns the positive integer given as `--name N` on the command line, or `fallback`.
+ *
+ * @throws Error when the value is not a positive integer.
+ */
+export function integerOption(name: string, fallback: number): number {
+  const args = process.argv.slice(2);
+  const index = args.indexOf(`--${name}`);
+  if (index === -1) {
+    return fallback;
+  }
+  const text = args[index + 1] ?? '';
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) {
+    throw new Error(`Invalid --${name} "${text}": expected a positive integer`);
+  }
+  return value;
+}
+
 /** Runs a benchmark's main function and sets a failing exit code when it throws. */
 export function runMain(main: () => Promise<void>): void {
   main().catch((error: Error) => {
