@@ -223,10 +223,16 @@ export class MemoryCacheBackend implements CacheBackend {
   }
 
   async deleteByPrefix(prefix: string): Promise<void> {
-    for (const key of [...this.entries.keys()]) {
-      if (key.startsWith(prefix)) {
-        this.entries.delete(key);
-      }
+    deleteKeysWithPrefix(this.entries, prefix);
+  }
+}
+
+/** Deletes every entry of an LRU cache whose key starts with `prefix`. */
+export function deleteKeysWithPrefix<V extends {}>(entries: LRUCache<string, V>, prefix: string): void {
+  // The keys are copied first, so that the loop does not delete from the cache it iterates.
+  for (const key of [...entries.keys()]) {
+    if (key.startsWith(prefix)) {
+      entries.delete(key);
     }
   }
 }

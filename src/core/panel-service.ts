@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { BitbucketClient, BitbucketCommitStatus, BitbucketCredentials, RepositoryPath } from './bitbucket';
-import { Cached, CachePolicy, UpstreamCache } from './cache';
+import { Cached, CachePolicy, deleteKeysWithPrefix, UpstreamCache } from './cache';
 import { CONFIG_FILE_NAME, ConfigFileResult, ConfigNote, parseConfigFile } from './config-file';
 import { DockerHubClient, HubBuild, HubRepository, HubTagPage } from './docker-hub';
 import { isUpstreamError, UpstreamError } from './errors';
@@ -160,12 +160,7 @@ export class PanelService {
       this.snapshots.clear();
       return;
     }
-    const prefix = tenantCachePrefix(clientKey);
-    for (const key of [...this.snapshots.keys()]) {
-      if (key.startsWith(prefix)) {
-        this.snapshots.delete(key);
-      }
-    }
+    deleteKeysWithPrefix(this.snapshots, tenantCachePrefix(clientKey));
   }
 
   private async loadFromCache(request: PanelRequest, freshness: FreshnessTracker): Promise<PanelData> {
